@@ -1,0 +1,5 @@
+package testdata
+
+import "os"
+
+var _ = os.Getenv("ACK_TESTDATA_ONLY")

@@ -1,0 +1,4 @@
+// Command bootstrap is the fixture SLA sweep Lambda.
+package main
+
+func main() {}

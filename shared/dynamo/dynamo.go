@@ -1,0 +1,58 @@
+// Package dynamo keeps Mailroom's records in DynamoDB. Each type here implements a port declared by
+// a domain package (archive.Index, …) and translates SDK errors to fault kinds, so no caller ever
+// sees a DynamoDB type.
+package dynamo
+
+import (
+	"context"
+	"errors"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/mailroom/mailroom/shared/fault"
+)
+
+// maxTransactItems is DynamoDB's limit on items in one TransactWriteItems call.
+const maxTransactItems = 100
+
+// translate maps DynamoDB errors onto fault kinds. A failed condition is a Conflict; throttling,
+// capacity and transaction contention are Transient; validation errors are Internal because
+// Mailroom built the request.
+func translate(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fault.Wrap(fault.Conflict, op, err)
+	}
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for _, r := range tce.CancellationReasons {
+			if r.Code != nil && *r.Code == "ConditionalCheckFailed" {
+				return fault.Wrap(fault.Conflict, op, err)
+			}
+		}
+		return fault.Wrap(fault.Transient, op, err)
+	}
+	var rnf *types.ResourceNotFoundException
+	if errors.As(err, &rnf) {
+		return fault.Wrap(fault.Internal, op, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fault.Wrap(fault.Transient, op, err)
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+			"InternalServerError", "ServiceUnavailable", "TransactionInProgressException",
+			"TransactionConflictException", "LimitExceededException":
+			return fault.Wrap(fault.Transient, op, err)
+		}
+		return fault.Wrap(fault.Internal, op, err)
+	}
+	// No API error at all: the request never got an answer (connection refused, reset).
+	return fault.Wrap(fault.Transient, op, err)
+}

@@ -167,7 +167,7 @@ func archiveOne(ctx context.Context, recv *receiving, path string) corpusResult 
 		return corpusResult{err: err}
 	}
 	defer f.Close()
-	receipt, err := recv.ingress.Receive(ctx, "corpus@mailroom.test", []string{"archive@corpus.mailroom.test"}, f)
+	receipt, err := recv.ingress.Receive(ctx, "corpus@mailroom.test", []string{"archive@corpus.mailroom.test"}, withoutMboxSeparator(f))
 	if err != nil {
 		return corpusResult{err: fmt.Errorf("receive: %w", err)}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -120,7 +121,7 @@ func sendSMTP(addr, from string, to []string, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := f.WriteTo(w); err != nil {
+	if _, err := io.Copy(w, withoutMboxSeparator(f)); err != nil {
 		return "", err
 	}
 	resp, err := w.CloseWithResponse()

@@ -21,6 +21,7 @@ import (
 type Objects interface {
 	Open(ctx context.Context, key string) (io.ReadCloser, int64, error)
 	Copy(ctx context.Context, src, dst string, metadata map[string]string) (versionID string, err error)
+	Exists(ctx context.Context, key string) (bool, error)
 }
 
 // Index is where archive records live (DynamoDB).
@@ -58,9 +59,8 @@ type Verdicts struct {
 type Record struct {
 	ID           string    `json:"id"`
 	Source       string    `json:"source"`
-	Key          string    `json:"key"`                 // the archived original
-	VersionID    string    `json:"versionId,omitempty"` // its S3 version
-	RawKey       string    `json:"rawKey"`              // where it arrived
+	Key          string    `json:"key"`    // the archived original
+	RawKey       string    `json:"rawKey"` // where it arrived
 	ReceivedAt   time.Time `json:"receivedAt"`
 	ArchivedAt   time.Time `json:"archivedAt"`
 	EnvelopeFrom string    `json:"envelopeFrom,omitempty"`
@@ -143,14 +143,6 @@ func (s *Service) Archive(ctx context.Context, in Received) (Result, error) {
 		return Result{}, fault.InvalidField(op, "receivedAt", "no receipt time")
 	}
 
-	existing, err := s.Index.Get(ctx, in.ID)
-	switch {
-	case err == nil:
-		return Result{Record: existing, Duplicate: true}, nil
-	case !fault.Is(err, fault.NotFound):
-		return Result{}, err
-	}
-
 	body, _, err := s.Objects.Open(ctx, in.RawKey)
 	if err != nil {
 		return Result{}, err
@@ -161,29 +153,37 @@ func (s *Service) Archive(ctx context.Context, in Received) (Result, error) {
 		// Only a failed read gets here; malformed mail parses with problems instead.
 		return Result{}, fault.Wrap(fault.Transient, op, fmt.Errorf("read %s: %w", in.RawKey, err))
 	}
-
 	rec := newRecord(in, msg)
 	rec.Key = s.Key(in.ReceivedAt, in.ID)
 	rec.ArchivedAt = s.Now().UTC()
-	rec.VersionID, err = s.Objects.Copy(ctx, in.RawKey, rec.Key, map[string]string{
+
+	// The record is written first and conditionally: it is what makes archiving happen once. A
+	// repeated delivery fails the condition and writes nothing, and the common path costs three
+	// requests (read, record, copy) rather than four with a look-up first. The price is that the
+	// copy may be missing when an earlier attempt stopped between record and copy; the repeated
+	// delivery checks for that and finishes the job.
+	res := Result{Record: rec}
+	switch err := s.Index.Put(ctx, rec); {
+	case err == nil:
+	case fault.Is(err, fault.Conflict):
+		if res.Record, err = s.Index.Get(ctx, in.ID); err != nil {
+			return Result{}, err
+		}
+		res.Duplicate = true
+		exists, err := s.Objects.Exists(ctx, res.Record.Key)
+		if err != nil || exists {
+			return res, err
+		}
+	default:
+		return Result{}, err
+	}
+	if _, err := s.Objects.Copy(ctx, in.RawKey, res.Record.Key, map[string]string{
 		"archive-id": rec.ID,
 		"sha256":     rec.SHA256,
-	})
-	if err != nil {
+	}); err != nil {
 		return Result{}, err
 	}
-	if err := s.Index.Put(ctx, rec); err != nil {
-		if fault.Is(err, fault.Conflict) {
-			// A concurrent delivery of the same event won the race; its record stands.
-			won, gerr := s.Index.Get(ctx, in.ID)
-			if gerr != nil {
-				return Result{}, gerr
-			}
-			return Result{Record: won, Duplicate: true}, nil
-		}
-		return Result{}, err
-	}
-	return Result{Record: rec}, nil
+	return res, nil
 }
 
 // Key is where the original of a message received at t is archived: by UTC date, so a person

@@ -19,6 +19,7 @@ type memObjects struct {
 	objects map[string][]byte
 	meta    map[string]map[string]string
 	copies  int
+	copyErr error
 }
 
 func newMemObjects() *memObjects {
@@ -38,6 +39,9 @@ func (m *memObjects) Open(_ context.Context, key string) (io.ReadCloser, int64, 
 func (m *memObjects) Copy(_ context.Context, src, dst string, meta map[string]string) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.copyErr != nil {
+		return "", m.copyErr
+	}
 	b, ok := m.objects[src]
 	if !ok {
 		return "", fault.New(fault.NotFound, "copy", "no object %s", src)
@@ -48,12 +52,19 @@ func (m *memObjects) Copy(_ context.Context, src, dst string, meta map[string]st
 	return "v1", nil
 }
 
+func (m *memObjects) Exists(_ context.Context, key string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.objects[key]
+	return ok, nil
+}
+
 // memIndex is an in-memory index; beforePut lets a test slip a concurrent write in.
 type memIndex struct {
 	mu        sync.Mutex
 	records   map[string]Record
 	puts      int
-	getErr    error
+	putErr    error
 	beforePut func()
 }
 
@@ -62,9 +73,6 @@ func newMemIndex() *memIndex { return &memIndex{records: map[string]Record{}} }
 func (x *memIndex) Get(_ context.Context, id string) (Record, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.getErr != nil {
-		return Record{}, x.getErr
-	}
 	r, ok := x.records[id]
 	if !ok {
 		return Record{}, fault.New(fault.NotFound, "get", "no record %s", id)
@@ -78,6 +86,9 @@ func (x *memIndex) Put(_ context.Context, r Record) error {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.putErr != nil {
+		return x.putErr
+	}
 	if _, ok := x.records[r.ID]; ok {
 		return fault.New(fault.Conflict, "put", "exists")
 	}
@@ -126,7 +137,6 @@ func TestArchiveStoresOriginalAndRecord(t *testing.T) {
 	rec := index.records["abc123"]
 	checks := []struct{ name, got, want string }{
 		{"key", rec.Key, key},
-		{"version", rec.VersionID, "v1"},
 		{"messageId", rec.MessageID, "q1@example.org"},
 		{"from", rec.FromAddress(), "ana@example.org"},
 		{"subject", rec.Subject, "Quote request"},
@@ -167,6 +177,29 @@ func TestArchiveIsIdempotent(t *testing.T) {
 	}
 }
 
+// An attempt that wrote the record but stopped before the copy leaves the archive incomplete; the
+// repeated delivery must finish it without writing a second record.
+func TestRedeliveryCompletesInterruptedArchive(t *testing.T) {
+	objects, index := newMemObjects(), newMemIndex()
+	objects.objects["inbound/abc123"] = []byte(simple)
+	svc := newService(objects, index)
+	objects.copyErr = fault.New(fault.Transient, "copy", "slow down")
+	if _, err := svc.Archive(context.Background(), receivedMessage("abc123")); !fault.Is(err, fault.Transient) {
+		t.Fatalf("first attempt error = %v, want the copy's transient error", err)
+	}
+	objects.copyErr = nil
+	res, err := svc.Archive(context.Background(), receivedMessage("abc123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Duplicate || index.puts != 1 {
+		t.Errorf("Duplicate = %v, records written = %d; want true and 1", res.Duplicate, index.puts)
+	}
+	if got := string(objects.objects["archive/2026/11/23/abc123.eml"]); got != simple {
+		t.Error("redelivery did not complete the archived original")
+	}
+}
+
 func TestArchiveLosesRaceGracefully(t *testing.T) {
 	objects, index := newMemObjects(), newMemIndex()
 	objects.objects["inbound/abc123"] = []byte(simple)
@@ -203,11 +236,11 @@ func TestArchiveFlagsMalformedMessageAndKeepsIt(t *testing.T) {
 }
 
 func TestArchiveErrors(t *testing.T) {
-	transient := fault.New(fault.Transient, "get", "throttled")
+	transient := fault.New(fault.Transient, "put", "throttled")
 	tests := []struct {
 		name     string
 		in       Received
-		getErr   error
+		putErr   error
 		objects  func(*memObjects) Objects
 		wantKind fault.Kind
 		field    string
@@ -217,7 +250,7 @@ func TestArchiveErrors(t *testing.T) {
 		{name: "no receipt time", in: func() Received { r := receivedMessage("x"); r.ReceivedAt = time.Time{}; return r }(),
 			wantKind: fault.Invalid, field: "receivedAt"},
 		{name: "raw object missing", in: receivedMessage("missing"), wantKind: fault.NotFound},
-		{name: "index unavailable", in: receivedMessage("abc123"), getErr: transient, wantKind: fault.Transient},
+		{name: "index unavailable", in: receivedMessage("abc123"), putErr: transient, wantKind: fault.Transient},
 		{name: "read fails midway", in: receivedMessage("abc123"),
 			objects: func(m *memObjects) Objects { return failingReads{m} }, wantKind: fault.Transient},
 	}
@@ -225,7 +258,7 @@ func TestArchiveErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			objects, index := newMemObjects(), newMemIndex()
 			objects.objects["inbound/abc123"] = []byte(simple)
-			index.getErr = tt.getErr
+			index.putErr = tt.putErr
 			svc := newService(objects, index)
 			if tt.objects != nil {
 				svc.Objects = tt.objects(objects)
@@ -240,8 +273,8 @@ func TestArchiveErrors(t *testing.T) {
 			if tt.field != "" && fault.FieldOf(err) != tt.field {
 				t.Errorf("field = %q, want %q", fault.FieldOf(err), tt.field)
 			}
-			if index.puts != 0 {
-				t.Errorf("a failed archive wrote %d records", index.puts)
+			if index.puts != 0 || objects.copies != 0 {
+				t.Errorf("a failed archive wrote %d records and %d copies", index.puts, objects.copies)
 			}
 		})
 	}

@@ -17,8 +17,11 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/mailroom/mailroom/shared/archive"
 	"github.com/mailroom/mailroom/shared/fault"
 )
+
+var _ archive.Objects = (*Store)(nil)
 
 // Store is one bucket.
 type Store struct {
@@ -66,6 +69,18 @@ func (s *Store) Copy(ctx context.Context, src, dst string, metadata map[string]s
 		return "", translate("s3store.Copy", err)
 	}
 	return aws.ToString(out.VersionId), nil
+}
+
+// Exists reports whether key has a current version.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	if err == nil {
+		return true, nil
+	}
+	if err = translate("s3store.Exists", err); fault.Is(err, fault.NotFound) {
+		return false, nil
+	}
+	return false, err
 }
 
 // Put writes size bytes from body to key.

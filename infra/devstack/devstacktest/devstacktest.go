@@ -209,10 +209,11 @@ func emptyBucket(ctx context.Context, c *s3.Client, bucket string) error {
 			errs = append(errs, err)
 		}
 	}
+	// Delete the first page of versions until none are left, rather than following the listing's
+	// markers: a marker into a listing that is being deleted from is not reliable on every server.
 	// A page holds at most 1000 versions and markers together, DeleteObjects' limit.
-	versions := s3.NewListObjectVersionsPaginator(c, &s3.ListObjectVersionsInput{Bucket: &bucket})
-	for versions.HasMorePages() {
-		page, err := versions.NextPage(ctx)
+	for {
+		page, err := c.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: &bucket})
 		if err != nil {
 			return fmt.Errorf("list versions: %w", err)
 		}
@@ -224,7 +225,7 @@ func emptyBucket(ctx context.Context, c *s3.Client, bucket string) error {
 			ids = append(ids, s3types.ObjectIdentifier{Key: m.Key, VersionId: m.VersionId})
 		}
 		if len(ids) == 0 {
-			continue
+			break
 		}
 		out, err := c.DeleteObjects(ctx, &s3.DeleteObjectsInput{
 			Bucket: &bucket, Delete: &s3types.Delete{Objects: ids, Quiet: aws.Bool(true)},
@@ -233,8 +234,11 @@ func emptyBucket(ctx context.Context, c *s3.Client, bucket string) error {
 		if err != nil {
 			return fmt.Errorf("delete versions: %w", err)
 		}
-		for _, e := range out.Errors {
-			errs = append(errs, fmt.Errorf("%s version %s: %s", aws.ToString(e.Key), aws.ToString(e.VersionId), aws.ToString(e.Message)))
+		if len(out.Errors) > 0 {
+			for _, e := range out.Errors {
+				errs = append(errs, fmt.Errorf("%s version %s: %s", aws.ToString(e.Key), aws.ToString(e.VersionId), aws.ToString(e.Message)))
+			}
+			break // the same page would come back again
 		}
 	}
 	return errors.Join(errs...)

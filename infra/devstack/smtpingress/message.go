@@ -82,12 +82,18 @@ func (m *buffered) head() *io.SectionReader {
 }
 
 // lineEnding is the message's own line ending, so the headers put on top match the sender's bytes
-// (bare LF in files given to Receive, CRLF over SMTP).
+// (CRLF over SMTP; bare LF or bare CR in files given to Receive). A parser reading the stored
+// message then sees one convention, not headers in one and the message in another.
 func (m *buffered) lineEnding() string {
 	first := make([]byte, 1024)
 	n, _ := m.ReadAt(first, 0)
-	i := bytes.IndexByte(first[:n], '\n')
-	if i == 0 || i > 0 && first[i-1] != '\r' {
+	i := bytes.IndexAny(first[:n], "\r\n")
+	switch {
+	case i < 0 || first[i] == '\r' && i+1 < n && first[i+1] == '\n':
+		return "\r\n"
+	case first[i] == '\r' && i+1 < n:
+		return "\r"
+	case first[i] == '\n':
 		return "\n"
 	}
 	return "\r\n"

@@ -362,6 +362,7 @@ func TestReceiveKeepsBytes(t *testing.T) {
 	}{
 		{"crlf", sample, "\r\n"},
 		{"bare-lf", strings.ReplaceAll(sample, "\r\n", "\n"), "\n"},
+		{"bare-cr, as old Mac mail", strings.ReplaceAll(sample, "\r\n", "\r"), "\r"},
 		{"mixed, first line decides", "From: a@example.net\nSubject: x\r\n\r\nbody\n", "\n"},
 		{"no header", "\r\njust a body\r\n", "\r\n"},
 		{"no final newline", "Subject: hi\r\n\r\nbody", "\r\n"},
@@ -383,7 +384,8 @@ func TestReceiveKeepsBytes(t *testing.T) {
 			if !strings.HasPrefix(head, "Return-Path: <a@example.net>"+tt.eol+"Received: from ") {
 				t.Errorf("stored message starts %q", head[:min(len(head), 60)])
 			}
-			if got, want := strings.Count(head, tt.eol), strings.Count(head, "\n"); got != want {
+			terminators := strings.Count(head, "\n") + strings.Count(strings.ReplaceAll(head, "\r\n", ""), "\r")
+			if got, want := strings.Count(head, tt.eol), terminators; got != want {
 				t.Errorf("%d of the %d added lines end in %q", got, want, tt.eol)
 			}
 		})

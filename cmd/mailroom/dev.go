@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -85,6 +86,7 @@ Send it mail with "mailroom send FILE.eml --to ADDR", swaks or any mail client.`
 			if err := writeDevInfo(stack.StateDir(), info); err != nil {
 				return err
 			}
+			defer os.Remove(filepath.Join(stack.StateDir(), devInfoFile))
 			printBanner(cmd, ep, info)
 
 			select {

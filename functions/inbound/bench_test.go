@@ -67,6 +67,9 @@ func BenchmarkInbound(b *testing.B) {
 	dir := b.TempDir()
 	for _, s := range shapes {
 		b.Run(s.name, func(b *testing.B) {
+			// Measure the handler as deployed: template.yaml sets GOMAXPROCS=1 for every
+			// function. (The testing package resets GOMAXPROCS for each sub-benchmark.)
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 			// The message waits in a file, not in this process's memory, so the peak memory
 			// measured is the handler's and not the benchmark's copy of the input.
 			path := filepath.Join(dir, s.name+".eml")

@@ -161,4 +161,3 @@ func TestCorpusCommand(t *testing.T) {
 		t.Errorf("summary does not list the broken message's flags:\n%s", out)
 	}
 }
-

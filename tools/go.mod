@@ -1,3 +1,5 @@
+// Tools the local stack runs, pinned apart from Mailroom's own go.mod so that their dependency
+// trees (versitygw brings Azure, Datadog and more) never reach the functions' builds.
 module github.com/mailroom/mailroom/tools
 
 go 1.26

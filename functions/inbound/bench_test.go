@@ -55,26 +55,17 @@ func BenchmarkInbound(b *testing.B) {
 	h := inbound.New(cfg, clients, slog.New(slog.DiscardHandler))
 	store := s3store.New(clients.S3, cfg.MailBucket)
 
-	shapes := []struct {
-		name, kind string
-		size       int
-	}{
-		{"text-1KB", "text", 1 << 10},
-		{"html-inline-image-100KB", "html-inline-image", 100 << 10},
-		{"pdf-5MB", "pdf", 5 << 20},
-		{"multi-attachment-30MB", "multi-attachment", 30 << 20},
-	}
 	dir := b.TempDir()
-	for _, s := range shapes {
-		b.Run(s.name, func(b *testing.B) {
+	for _, s := range mailtest.Benchmarks {
+		b.Run(s.Name, func(b *testing.B) {
 			// Measure the handler as deployed: template.yaml sets GOMAXPROCS=1 for every
 			// function. (The testing package resets GOMAXPROCS for each sub-benchmark.)
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 			// The message waits in a file, not in this process's memory, so the peak memory
 			// measured is the handler's and not the benchmark's copy of the input.
-			path := filepath.Join(dir, s.name+".eml")
+			path := filepath.Join(dir, s.Name+".eml")
 			if _, err := os.Stat(path); err != nil {
-				if err := os.WriteFile(path, mailtest.Generate(s.kind, s.size), 0o600); err != nil {
+				if err := os.WriteFile(path, mailtest.Generate(s.Kind, s.Size), 0o600); err != nil {
 					b.Fatal(err)
 				}
 			}

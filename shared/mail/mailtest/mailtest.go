@@ -13,6 +13,22 @@ import (
 // Kinds are the message shapes Generate knows.
 var Kinds = []string{"text", "html-inline-image", "pdf", "multi-attachment"}
 
+// Benchmark is one message every benchmark of the inbound path measures.
+type Benchmark struct {
+	Name string // sub-benchmark name, e.g. "text-1KB"
+	Kind string
+	Size int
+}
+
+// Benchmarks are the messages the parser and inbound benchmarks share, so that their figures in
+// docs/benchmarks.md describe the same mail: about 1 KB, 100 KB, 5 MB and 30 MB.
+var Benchmarks = []Benchmark{
+	{"text-1KB", "text", 1 << 10},
+	{"html-inline-image-100KB", "html-inline-image", 100 << 10},
+	{"pdf-5MB", "pdf", 5 << 20},
+	{"multi-attachment-30MB", "multi-attachment", 30 << 20},
+}
+
 // Generate returns a CRLF message of about size bytes:
 //
 //	text               a plain-text message

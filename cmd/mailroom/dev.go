@@ -51,10 +51,15 @@ Send it mail with "mailroom send FILE.eml --to ADDR", swaks or any mail client.`
 			resources := devstack.DevResources()
 			bucket, table := resourceName(resources, "MailBucket"), resourceName(resources, "ArchiveTable")
 
-			// Claim the SMTP port before starting the servers: a second `make dev` fails at once.
+			// Claim the SMTP port before starting the servers. The usual port makes swaks easy;
+			// when something else holds it, any free loopback port will do (the banner and
+			// `mailroom send` know which).
 			l, err := net.Listen("tcp", smtpAddr)
+			if err != nil && !cmd.Flags().Changed("smtp") {
+				l, err = net.Listen("tcp", "127.0.0.1:0")
+			}
 			if err != nil {
-				return fmt.Errorf("SMTP ingress: %w (is another `make dev` running? use --smtp 127.0.0.1:0 for any free port)", err)
+				return fmt.Errorf("SMTP ingress: %w", err)
 			}
 			defer l.Close()
 

@@ -62,6 +62,9 @@ Send it mail with "mailroom send FILE.eml --to ADDR", swaks or any mail client.`
 				return fmt.Errorf("SMTP ingress: %w", err)
 			}
 			defer l.Close()
+			if a, ok := l.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+				return fmt.Errorf("SMTP ingress: %s is not a loopback address; the local stack only listens on 127.0.0.1", a)
+			}
 
 			stack, err := devstack.Start(ctx, devstack.Options{
 				StateDir: stateDir, Persist: true, WithSES: true, Resources: resources, Log: log,

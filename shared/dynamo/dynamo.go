@@ -23,6 +23,11 @@ func translate(op string, err error) error {
 	if err == nil {
 		return nil
 	}
+	// The SDK refused to send what Mailroom built: a bug here, not worth retrying.
+	var invalid smithy.InvalidParamsError
+	if errors.As(err, &invalid) {
+		return fault.Wrap(fault.Internal, op, err)
+	}
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		return fault.Wrap(fault.Conflict, op, err)

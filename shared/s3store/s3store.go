@@ -109,6 +109,11 @@ func copySource(bucket, key string) string {
 // translate maps S3 errors onto fault kinds: missing objects are NotFound, throttling and server
 // errors are Transient, precondition failures are Conflict; anything else is Internal.
 func translate(op string, err error) error {
+	// The SDK refused to send what Mailroom built: a bug here, not worth retrying.
+	var invalid smithy.InvalidParamsError
+	if errors.As(err, &invalid) {
+		return fault.Wrap(fault.Internal, op, err)
+	}
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound
 	if errors.As(err, &nsk) || errors.As(err, &nf) {
@@ -127,14 +132,13 @@ func translate(op string, err error) error {
 		case "SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "RequestTimeTooSkewed":
 			return fault.Wrap(fault.Transient, op, err)
 		}
+		var resp *smithyhttp.ResponseError
+		if errors.As(err, &resp) && resp.HTTPStatusCode() >= http.StatusInternalServerError {
+			return fault.Wrap(fault.Transient, op, err)
+		}
+		// S3 answered and refused (access denied, bad request): retrying changes nothing.
+		return fault.Wrap(fault.Internal, op, err)
 	}
-	var resp *smithyhttp.ResponseError
-	if errors.As(err, &resp) && resp.HTTPStatusCode() >= http.StatusInternalServerError {
-		return fault.Wrap(fault.Transient, op, err)
-	}
-	// Connection failures (no HTTP response at all) are worth another try too.
-	if !errors.As(err, &resp) {
-		return fault.Wrap(fault.Transient, op, err)
-	}
-	return fault.Wrap(fault.Internal, op, err)
+	// No answer at all (connection refused or reset): worth another try.
+	return fault.Wrap(fault.Transient, op, err)
 }

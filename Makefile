@@ -65,3 +65,6 @@ LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.no
 
 build-InboundFunction:
 	$(LAMBDA_BUILD) ./functions/inbound/bootstrap
+
+build-AdminFunction:
+	$(LAMBDA_BUILD) ./functions/admin/bootstrap

@@ -628,6 +628,11 @@ func (tp *template) statementProblems(label string, doc *yaml.Node) []string {
 
 // --- Storage safeguards ---
 
+// keptTables hold records that must never expire, so they have no TTL; each says why.
+var keptTables = map[string]string{
+	"AuditTable": "the audit log is the record of who changed what; nothing in it may lapse",
+}
+
 func checkStorage(tp *template, _ fs.FS) []string {
 	var ps problems
 	for _, r := range tp.resources {
@@ -639,6 +644,7 @@ func checkStorage(tp *template, _ fs.FS) []string {
 			}
 			ttl := get(r.props, "TimeToLiveSpecification")
 			switch {
+			case ttl == nil && keptTables[r.id] != "":
 			case ttl == nil:
 				ps.add("%s: TimeToLiveSpecification is missing; records that must expire would stay", at)
 			case !isTrue(get(ttl, "Enabled")) || lit(get(ttl, "AttributeName")) == "":

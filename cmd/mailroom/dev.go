@@ -5,20 +5,25 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailroom/mailroom/functions/admin"
 	"github.com/mailroom/mailroom/infra/devstack"
+	"github.com/mailroom/mailroom/infra/devstack/apigw"
 	"github.com/mailroom/mailroom/infra/devstack/smtpingress"
+	"github.com/mailroom/mailroom/shared/awsclient"
 )
 
 func newDevCmd() *cobra.Command {
 	var (
 		domains  []string
 		smtpAddr string
+		apiAddr  string
 		stateDir string
 		verbose  bool
 	)
@@ -30,9 +35,12 @@ func newDevCmd() *cobra.Command {
   DynamoDB Local and versitygw (S3), with their data kept in .mailroom/ across restarts;
   the local SES v2 endpoint, whose web page shows every message Mailroom sends;
   an SMTP ingress that receives mail for the given domains like an SES receipt rule: it
-  stores the raw message in S3 and runs the inbound function in-process.
+  stores the raw message in S3 and runs the inbound function in-process;
+  the admin API, served by the admin function in-process behind a front that checks tokens
+  as API Gateway's JWT authorizer would.
 
-Send it mail with "mailroom send FILE.eml --to ADDR", swaks or any mail client.`,
+Send it mail with "mailroom send FILE.eml --to ADDR", swaks or any mail client. Get a token
+for the admin API with "mailroom login --role admin".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -51,20 +59,18 @@ Send it mail with "mailroom send FILE.eml --to ADDR", swaks or any mail client.`
 			resources := devstack.DevResources()
 			bucket, table := resourceName(resources, "MailBucket"), resourceName(resources, "ArchiveTable")
 
-			// Claim the SMTP port before starting the servers. The usual port makes swaks easy;
-			// when something else holds it, any free loopback port will do (the banner and
-			// `mailroom send` know which).
-			l, err := net.Listen("tcp", smtpAddr)
-			if err != nil && !cmd.Flags().Changed("smtp") {
-				l, err = net.Listen("tcp", "127.0.0.1:0")
-			}
+			// Claim the ports before starting the servers, which take a while: a port given by
+			// flag and already taken should fail at once.
+			l, err := listenLoopback(cmd, "smtp", smtpAddr)
 			if err != nil {
 				return fmt.Errorf("SMTP ingress: %w", err)
 			}
 			defer l.Close()
-			if a, ok := l.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
-				return fmt.Errorf("SMTP ingress: %s is not a loopback address; the local stack only listens on 127.0.0.1", a)
+			apiListener, err := listenLoopback(cmd, "api", apiAddr)
+			if err != nil {
+				return fmt.Errorf("admin API: %w", err)
 			}
+			defer apiListener.Close()
 
 			stack, err := devstack.Start(ctx, devstack.Options{
 				StateDir: stateDir, Persist: true, WithSES: true, Resources: resources, Log: log,
@@ -86,11 +92,19 @@ Send it mail with "mailroom send FILE.eml --to ADDR", swaks or any mail client.`
 			if err != nil {
 				return err
 			}
+			api, err := newAdminAPI(clients, resources, stack.StateDir(), log)
+			if err != nil {
+				return err
+			}
 			serveErr := make(chan error, 1)
 			go func() { serveErr <- recv.ingress.Serve(l) }()
 			defer recv.ingress.Close()
+			apiErr := make(chan error, 1)
+			go func() { apiErr <- api.Serve(apiListener) }()
+			defer api.Close()
 
-			info := devInfo{SMTP: l.Addr().String(), Domains: domains, Bucket: bucket, Table: table, SESUI: ep.SES + "/"}
+			info := devInfo{SMTP: l.Addr().String(), API: "http://" + apiListener.Addr().String(),
+				Domains: domains, Bucket: bucket, Table: table, SESUI: ep.SES + "/"}
 			if err := writeDevInfo(stack.StateDir(), info); err != nil {
 				return err
 			}
@@ -106,14 +120,67 @@ Send it mail with "mailroom send FILE.eml --to ADDR", swaks or any mail client.`
 					return nil
 				}
 				return fmt.Errorf("SMTP ingress: %w", err)
+			case err := <-apiErr:
+				if errors.Is(err, apigw.ErrClosed) {
+					return nil
+				}
+				return fmt.Errorf("admin API: %w", err)
 			}
 		},
 	}
 	cmd.Flags().StringSliceVar(&domains, "domains", []string{"example.com"}, "mail domains the SMTP ingress receives for (comma-separated)")
 	cmd.Flags().StringVar(&smtpAddr, "smtp", "127.0.0.1:2525", "SMTP ingress listen address (loopback only)")
+	cmd.Flags().StringVar(&apiAddr, "api", "127.0.0.1:8080", "admin API listen address (loopback only)")
 	cmd.Flags().StringVar(&stateDir, "state", "", "directory for the stack's data and logs (default: .mailroom in the repository)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
+}
+
+// listenLoopback claims addr, the value of the flag named flag, before the servers start. The
+// usual ports make swaks and curl easy; when something else holds one and the flag was left at
+// its default, any free loopback port will do (the banner and .mailroom/dev.json say which).
+func listenLoopback(cmd *cobra.Command, flag, addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil && !cmd.Flags().Changed(flag) {
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a, ok := l.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() {
+		l.Close()
+		return nil, fmt.Errorf("%s is not a loopback address; the local stack only listens on 127.0.0.1", a)
+	}
+	return l, nil
+}
+
+// newAdminAPI is the local equivalent of the HTTP API, its JWT authorizer and the admin
+// function: the same handler the Lambda runs, behind a front that accepts `mailroom login`
+// tokens.
+func newAdminAPI(clients awsclient.Clients, resources []devstack.Resource, stateDir string, log *slog.Logger) (*apigw.Front, error) {
+	cfg := admin.Config{
+		DirectoryTable: resourceName(resources, "DirectoryTable"),
+		AuditTable:     resourceName(resources, "AuditTable"),
+		RolesClaim:     apigw.RolesClaim,
+	}
+	if cfg.DirectoryTable == "" || cfg.AuditTable == "" {
+		return nil, errors.New("admin API: devstack.DevResources() names no DirectoryTable or AuditTable")
+	}
+	h, err := admin.New(cfg, clients, log.With("function", "admin"))
+	if err != nil {
+		return nil, err
+	}
+	keys, err := apigw.LoadOrCreateKeys(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	return apigw.New(apigw.Config{
+		Handler: h.Handle,
+		Keys:    keys,
+		// The API description is served without a token, as its route has no authorizer.
+		Public: func(method, path string) bool { return method == http.MethodGet && path == "/openapi.yaml" },
+		Log:    log.With("component", "admin-api"),
+	})
 }
 
 func resourceName(rs []devstack.Resource, logicalID string) string {
@@ -132,6 +199,7 @@ func printBanner(cmd *cobra.Command, ep devstack.Endpoints, info devInfo) {
 Mailroom is running locally.
 
   SMTP ingress      %s   (receives for %s)
+  Admin API         %s   (bin/mailroom login --role admin)
   Sent mail (SES)   %s
   DynamoDB          %s   table %s
   S3                %s   bucket %s
@@ -142,6 +210,6 @@ Try it:
   eval "$(bin/mailroom env)" && aws s3 ls s3://%s/archive/ --recursive
 
 Ctrl-C stops everything; data stays in the state directory for the next run.
-`, info.SMTP, strings.Join(info.Domains, ", "), info.SESUI, ep.DynamoDB, info.Table, ep.S3, info.Bucket,
+`, info.SMTP, strings.Join(info.Domains, ", "), info.API, info.SESUI, ep.DynamoDB, info.Table, ep.S3, info.Bucket,
 		info.Domains[0], host, port, info.Domains[0], info.Bucket)
 }

@@ -57,6 +57,7 @@ func newReceiving(clients awsclient.Clients, bucket, table string, domains []str
 // commands (send, env) read it to find the running system.
 type devInfo struct {
 	SMTP    string   `json:"smtp"`
+	API     string   `json:"api"` // base URL of the admin API, http://127.0.0.1:PORT
 	Domains []string `json:"domains"`
 	Bucket  string   `json:"bucket"`
 	Table   string   `json:"table"`

@@ -39,6 +39,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDevCmd(), newStackCmd(), newSendCmd(), newParseCmd(), newCorpusCmd(), newEnvCmd(), newOutboxCmd())
+	root.AddCommand(newDevCmd(), newStackCmd(), newSendCmd(), newParseCmd(), newCorpusCmd(), newEnvCmd(), newOutboxCmd(), newLoginCmd())
+	root.AddCommand(adminCommands()...)
 	return root
 }

@@ -59,6 +59,8 @@ type Resource struct {
 func DevResources() []Resource {
 	return []Resource{
 		{LogicalID: "ArchiveTable", Name: "mailroom-archive"},
+		{LogicalID: "DirectoryTable", Name: "mailroom-directory"},
+		{LogicalID: "AuditTable", Name: "mailroom-audit"},
 		{LogicalID: "MailBucket", Name: "mailroom-mail"},
 	}
 }

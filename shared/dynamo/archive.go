@@ -31,16 +31,16 @@ func NewArchiveIndex(client *dynamodb.Client, table string) *ArchiveIndex {
 // sortTime formats times so that they sort lexically in time order: fixed width, UTC.
 const sortTime = "2006-01-02T15:04:05.000000000Z"
 
-// Records are stored under their JSON names, so the item a person reads with the AWS CLI uses the
+// Items are stored under their JSON names, so the item a person reads with the AWS CLI uses the
 // same field names as the API and `mailroom parse`.
-func marshalRecord(r archive.Record) (map[string]types.AttributeValue, error) {
-	return attributevalue.MarshalMapWithOptions(r, func(o *attributevalue.EncoderOptions) {
+func marshalItem(v any) (map[string]types.AttributeValue, error) {
+	return attributevalue.MarshalMapWithOptions(v, func(o *attributevalue.EncoderOptions) {
 		o.TagKey = "json"
 	})
 }
 
-func unmarshalRecord(item map[string]types.AttributeValue, r *archive.Record) error {
-	return attributevalue.UnmarshalMapWithOptions(item, r, func(o *attributevalue.DecoderOptions) {
+func unmarshalItem(item map[string]types.AttributeValue, v any) error {
+	return attributevalue.UnmarshalMapWithOptions(item, v, func(o *attributevalue.DecoderOptions) {
 		o.TagKey = "json"
 	})
 }
@@ -67,7 +67,7 @@ func (x *ArchiveIndex) Get(ctx context.Context, id string) (archive.Record, erro
 		return archive.Record{}, fault.New(fault.NotFound, op, "no archived message %q", id)
 	}
 	var rec archive.Record
-	if err := unmarshalRecord(out.Item, &rec); err != nil {
+	if err := unmarshalItem(out.Item, &rec); err != nil {
 		return archive.Record{}, fault.Wrap(fault.Internal, op, err)
 	}
 	return rec, nil
@@ -78,7 +78,7 @@ func (x *ArchiveIndex) Get(ctx context.Context, id string) (archive.Record, erro
 // the same id fails with fault.Conflict and writes nothing.
 func (x *ArchiveIndex) Put(ctx context.Context, r archive.Record) error {
 	const op = "dynamo.ArchiveIndex.Put"
-	item, err := marshalRecord(r)
+	item, err := marshalItem(r)
 	if err != nil {
 		return fault.Wrap(fault.Internal, op, err)
 	}

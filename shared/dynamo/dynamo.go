@@ -6,10 +6,13 @@ package dynamo
 import (
 	"context"
 	"errors"
+	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/mailroom/mailroom/shared/directory"
 	"github.com/mailroom/mailroom/shared/fault"
 )
 
@@ -34,12 +37,7 @@ func translate(op string, err error) error {
 	}
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
-		for _, r := range tce.CancellationReasons {
-			if r.Code != nil && *r.Code == "ConditionalCheckFailed" {
-				return fault.Wrap(fault.Conflict, op, err)
-			}
-		}
-		return fault.Wrap(fault.Transient, op, err)
+		return canceled(op, tce, err)
 	}
 	var rnf *types.ResourceNotFoundException
 	if errors.As(err, &rnf) {
@@ -60,4 +58,22 @@ func translate(op string, err error) error {
 	}
 	// No API error at all: the request never got an answer (connection refused, reset).
 	return fault.Wrap(fault.Transient, op, err)
+}
+
+// canceled classifies a cancelled transaction by its reasons, which DynamoDB lists in the order of
+// the transact items. A failed condition is a Conflict whose cause names the first failing item as
+// a directory.ConditionFailed: Directory.Apply sends one item per mutation, so the index is the
+// mutation's and the service can tell a stale version from a taken address. A request DynamoDB
+// found invalid is Mailroom's bug; contention and throttling are Transient.
+func canceled(op string, tce *types.TransactionCanceledException, err error) error {
+	kind := fault.Transient
+	for i, r := range tce.CancellationReasons {
+		switch aws.ToString(r.Code) {
+		case "ConditionalCheckFailed":
+			return fault.Wrap(fault.Conflict, op, fmt.Errorf("%w: %w", &directory.ConditionFailed{Index: i}, err))
+		case "ValidationError", "ItemCollectionSizeLimitExceeded":
+			kind = fault.Internal
+		}
+	}
+	return fault.Wrap(kind, op, err)
 }

@@ -22,6 +22,12 @@ const (
 	Conflict
 	// Transient means a dependency failed in a way that may succeed when tried again.
 	Transient
+	// Unauthenticated means the caller could not be identified.
+	Unauthenticated
+	// Forbidden means the caller is known but may not do this.
+	Forbidden
+	// Stale means a write named a version that is no longer current (an If-Match that failed).
+	Stale
 )
 
 func (k Kind) String() string {
@@ -34,6 +40,12 @@ func (k Kind) String() string {
 		return "conflict"
 	case Transient:
 		return "transient"
+	case Unauthenticated:
+		return "unauthenticated"
+	case Forbidden:
+		return "forbidden"
+	case Stale:
+		return "stale"
 	default:
 		return "internal"
 	}
@@ -48,6 +60,9 @@ type Error struct {
 	Field   string
 	Message string
 	Err     error
+	// Details are extra facts safe to show to the caller (a group cycle's path, every invalid
+	// field of a bulk import); the admin API adds them to its problem documents.
+	Details map[string]any
 }
 
 func (e *Error) Error() string {
@@ -105,4 +120,26 @@ func FieldOf(err error) string {
 		return e.Field
 	}
 	return ""
+}
+
+// DetailsOf returns the details of the outermost *Error in err's chain, if any.
+func DetailsOf(err error) map[string]any {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Details
+	}
+	return nil
+}
+
+// MessageOf returns the caller-safe message of the outermost *Error in err's chain: its Message,
+// prefixed by its Field. Causes are left out; they are for logs.
+func MessageOf(err error) string {
+	var e *Error
+	if !errors.As(err, &e) || e.Message == "" {
+		return ""
+	}
+	if e.Field != "" {
+		return e.Field + ": " + e.Message
+	}
+	return e.Message
 }

@@ -1,0 +1,171 @@
+// Package admin is the admin API Lambda behind API Gateway (HTTP API, payload format 2.0). It turns
+// each request into a call on the directory service, after checking who is asking; docs/admin-api.md
+// and api/openapi.yaml describe the API. The package is importable so the local stack serves exactly
+// this handler; bootstrap/ is the Lambda entry point.
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/mailroom/mailroom/shared/awsclient"
+	"github.com/mailroom/mailroom/shared/directory"
+	"github.com/mailroom/mailroom/shared/dynamo"
+)
+
+// Config is read from the environment once, at start.
+type Config struct {
+	// DirectoryTable holds domains, mailboxes, aliases, groups and their members.
+	DirectoryTable string `env:"DIRECTORY_TABLE,required"`
+	// AuditTable holds the audit log.
+	AuditTable string `env:"AUDIT_TABLE,required"`
+	// RolesClaim names the JWT claim that carries the caller's Mailroom roles.
+	RolesClaim string `env:"ROLES_CLAIM" envDefault:"mailroom:roles"`
+}
+
+// Handler serves the admin API.
+type Handler struct {
+	cfg       Config
+	directory *directory.Service
+	replays   replays
+	log       *slog.Logger
+	mux       *http.ServeMux
+	routes    []string
+}
+
+// replays reads remembered answers to idempotent requests.
+type replays interface {
+	Replay(ctx context.Context, key string) (directory.Replay, error)
+}
+
+// New wires the handler to AWS through clients.
+func New(cfg Config, clients awsclient.Clients, log *slog.Logger) (*Handler, error) {
+	store := dynamo.NewDirectory(clients.DynamoDB, cfg.DirectoryTable, cfg.AuditTable)
+	svc := &directory.Service{Store: store, Audit: store, Now: time.Now}
+	return NewHandler(cfg, svc, store, log), nil
+}
+
+// NewHandler serves svc; replays is where svc's store keeps idempotent answers.
+func NewHandler(cfg Config, svc *directory.Service, replays replays, log *slog.Logger) *Handler {
+	if cfg.RolesClaim == "" {
+		cfg.RolesClaim = "mailroom:roles"
+	}
+	h := &Handler{cfg: cfg, directory: svc, replays: replays, log: log, mux: http.NewServeMux()}
+	h.register()
+	return h
+}
+
+// Routes lists the handler's routes as "METHOD /path/{param}".
+func (h *Handler) Routes() []string { return h.routes }
+
+// maxBody is API Gateway HTTP API's payload limit.
+const maxBody = 10 << 20
+
+// Handle answers one API Gateway HTTP API request by running it through the handler's routes as an
+// http.Request, so that routing, headers and status codes follow net/http's rules.
+func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			return jsonEvent(http.StatusBadRequest, problemFor(http.StatusBadRequest, "the request body is not valid base64", "body")), nil
+		}
+		body = b
+	}
+	path := ev.RawPath
+	if path == "" {
+		path = ev.RequestContext.HTTP.Path
+	}
+	u := &url.URL{Path: path, RawQuery: ev.RawQueryString}
+	req, err := http.NewRequestWithContext(ctx, ev.RequestContext.HTTP.Method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return jsonEvent(http.StatusBadRequest, problemFor(http.StatusBadRequest, "the request line is malformed", "")), nil
+	}
+	for k, v := range ev.Headers {
+		req.Header.Set(k, v)
+	}
+	for _, c := range ev.Cookies {
+		req.Header.Add("Cookie", c)
+	}
+	req = req.WithContext(withRequest(ctx, requestInfo{
+		id:     ev.RequestContext.RequestID,
+		claims: claimsOf(ev),
+		scopes: scopesOf(ev),
+	}))
+
+	rec := newRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.event(), nil
+}
+
+func claimsOf(ev events.APIGatewayV2HTTPRequest) map[string]string {
+	if a := ev.RequestContext.Authorizer; a != nil && a.JWT != nil {
+		return a.JWT.Claims
+	}
+	return nil
+}
+
+func scopesOf(ev events.APIGatewayV2HTTPRequest) []string {
+	if a := ev.RequestContext.Authorizer; a != nil && a.JWT != nil {
+		return a.JWT.Scopes
+	}
+	return nil
+}
+
+// recorder collects a response for the Lambda event.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func newRecorder() *recorder { return &recorder{header: http.Header{}} }
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(b)
+}
+
+func (r *recorder) event() events.APIGatewayV2HTTPResponse {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	out := events.APIGatewayV2HTTPResponse{StatusCode: r.status, Headers: map[string]string{}}
+	for k, vs := range r.header {
+		out.Headers[strings.ToLower(k)] = strings.Join(vs, ", ")
+	}
+	ct := r.header.Get("Content-Type")
+	if textual(ct) {
+		out.Body = r.body.String()
+	} else if r.body.Len() > 0 {
+		out.Body = base64.StdEncoding.EncodeToString(r.body.Bytes())
+		out.IsBase64Encoded = true
+	}
+	return out
+}
+
+func textual(ct string) bool {
+	return ct == "" || strings.HasPrefix(ct, "text/") || strings.Contains(ct, "json") || strings.Contains(ct, "yaml")
+}
+
+func jsonEvent(status int, p problem) events.APIGatewayV2HTTPResponse {
+	rec := newRecorder()
+	writeProblem(rec, p)
+	return rec.event()
+}

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 
@@ -167,32 +168,56 @@ func (s *Service) UpdateMailbox(ctx context.Context, c Call, address string, pat
 		}
 		stamp(&after.Meta, before.Meta, s.now())
 		out = after
-		ms := []Mutation{PutMailbox{Mailbox: after, Expect: before.Version}}
-		if after.Status != before.Status || !slices.Equal(after.ForwardTo, before.ForwardTo) {
-			more, err := s.memberships(ctx, after)
-			if err != nil {
-				return err
-			}
-			ms = append(ms, more...)
-		}
-		return s.commit(ctx, c, op, "mailbox.update", "mailbox:"+addr, before, after, ms...)
+		return s.commit(ctx, c, op, "mailbox.update", "mailbox:"+addr, before, after,
+			PutMailbox{Mailbox: after, Expect: before.Version})
 	})
-	return out, err
+	if err != nil {
+		return Mailbox{}, err
+	}
+	// Memberships carry a copy of the mailbox's status and forwarding, for group expansion. They
+	// are rewritten after the change, one at a time, so a mailbox in any number of groups can be
+	// closed. A patch that names status or forwardTo always rewrites them, so repeating it repairs
+	// copies an interrupted update left behind.
+	if mentions(patch, "status", "forwardTo") {
+		if err := s.refreshMemberships(ctx, out); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
-// memberships rewrites a mailbox's membership entries with its current status and forwarding.
-func (s *Service) memberships(ctx context.Context, m Mailbox) ([]Mutation, error) {
-	refs, err := s.Store.Referrers(ctx, "mailbox:"+m.Address)
-	if err != nil {
-		return nil, err
+// mentions reports whether a merge patch names any of the fields.
+func mentions(patch []byte, fields ...string) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(patch, &m) != nil {
+		return false
 	}
-	var ms []Mutation
-	for _, r := range refs {
-		if id, ok := strings.CutPrefix(r, KindGroup+":"); ok {
-			ms = append(ms, PutMember{Group: id, Member: mailboxMember(m)})
+	for _, f := range fields {
+		if _, ok := m[f]; ok {
+			return true
 		}
 	}
-	return ms, nil
+	return false
+}
+
+// refreshMemberships rewrites each of a mailbox's memberships with its current status and
+// forwarding. A membership removed meanwhile stays removed: the rewrite requires it to exist.
+func (s *Service) refreshMemberships(ctx context.Context, m Mailbox) error {
+	refs, err := s.Store.Referrers(ctx, "mailbox:"+m.Address)
+	if err != nil {
+		return err
+	}
+	for _, r := range refs {
+		id, ok := strings.CutPrefix(r, KindGroup+":")
+		if !ok {
+			continue
+		}
+		err := s.Store.Apply(ctx, RefreshMember{Group: id, Member: mailboxMember(m)})
+		if err != nil && !fault.Is(err, fault.Conflict) {
+			return err
+		}
+	}
+	return nil
 }
 
 func mailboxMember(m Mailbox) Member {

@@ -288,3 +288,33 @@ func TestEmployeeWithUnicodeDomain(t *testing.T) {
 		t.Errorf("updating her own mailbox: %v", err)
 	}
 }
+
+// TestCloseMailboxDoesNotRestoreRemovedMembership closes a mailbox while one of its memberships is
+// removed concurrently (after the service listed them): the removed membership stays removed, the
+// other one gets the new status.
+func TestCloseMailboxDoesNotRestoreRemovedMembership(t *testing.T) {
+	f := newFixture(t)
+	f.domain("example.com")
+	f.mailboxes("ana@example.com")
+	f.groups("sales", "support")
+	f.add("sales", mailboxM("ana@example.com"))
+	f.add("support", mailboxM("ana@example.com"))
+	applies := 0
+	f.store.beforeApply = func() {
+		// The first Apply is the mailbox change; before the first membership copy, someone
+		// removes ana from support.
+		if applies++; applies == 2 {
+			f.store.apply(DeleteMember{Group: "support", Ref: "mailbox:ana@example.com"})
+		}
+	}
+	if _, err := f.svc.UpdateMailbox(f.ctx, admin, "ana@example.com", []byte(`{"status":"closed"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.memberRefs("support"); len(got) != 0 {
+		t.Errorf("support has %v after a concurrent removal, want nothing", got)
+	}
+	m, err := f.store.Member(f.ctx, "sales", "mailbox:ana@example.com")
+	if err != nil || m.Status != StatusClosed {
+		t.Errorf("sales membership = %+v, %v; want status closed", m, err)
+	}
+}

@@ -382,6 +382,8 @@ func itemOf(m Mutation) string {
 		return "addr:" + m.Address
 	case PutMember:
 		return "member:" + m.Group + "/" + m.Member.Ref()
+	case RefreshMember:
+		return "member:" + m.Group + "/" + m.Member.Ref()
 	case DeleteMember:
 		return "member:" + m.Group + "/" + m.Ref
 	case PutOwner:
@@ -470,6 +472,9 @@ func (s *memStore) holds(m Mutation) (bool, error) {
 			}
 		}
 		return true, nil
+	case RefreshMember:
+		_, ok := s.members[m.Group][m.Member.Ref()]
+		return ok, nil
 	case ReleaseAddress, PutMember, DeleteMember, PutOwner, DeleteOwner:
 		return true, nil
 	}
@@ -498,6 +503,8 @@ func (s *memStore) apply(m Mutation) {
 		s.claims[m.Address] = m.Owner
 	case ReleaseAddress:
 		delete(s.claims, m.Address)
+	case RefreshMember:
+		s.members[m.Group][m.Member.Ref()] = cloneMember(m.Member)
 	case PutMember:
 		if s.members[m.Group] == nil {
 			s.members[m.Group] = map[string]Member{}

@@ -106,6 +106,12 @@ type (
 		Group string
 		Ref   string
 	}
+	// RefreshMember rewrites a membership that exists, and fails if it does not: copying a
+	// mailbox's status into its memberships must not bring back one removed a moment ago.
+	RefreshMember struct {
+		Group  string
+		Member Member
+	}
 	// PutOwner and DeleteOwner keep the index of the groups a mailbox owns.
 	PutOwner struct {
 		Group string
@@ -135,6 +141,7 @@ func (ClaimAddress) mutation()   {}
 func (ReleaseAddress) mutation() {}
 func (PutMember) mutation()      {}
 func (DeleteMember) mutation()   {}
+func (RefreshMember) mutation()  {}
 func (PutOwner) mutation()       {}
 func (DeleteOwner) mutation()    {}
 func (BumpGraph) mutation()      {}

@@ -82,6 +82,13 @@ func (d *Directory) transactItem(m directory.Mutation, now int64) (types.Transac
 			return types.TransactWriteItem{}, err
 		}
 		return d.put(d.table, item, directory.Any)
+	case directory.RefreshMember:
+		if item, err = memberItem(m.Group, m.Member); err != nil {
+			return types.TransactWriteItem{}, err
+		}
+		return types.TransactWriteItem{Put: &types.Put{
+			TableName: &d.table, Item: item, ConditionExpression: aws.String("attribute_exists(PK)"),
+		}}, nil
 	case directory.DeleteMember:
 		return d.delete(key(pfxGroup+m.Group, pfxMember+m.Ref), directory.Any)
 	case directory.PutOwner:

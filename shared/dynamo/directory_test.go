@@ -879,3 +879,31 @@ func BenchmarkListGroups(b *testing.B) {
 	}
 	b.ReportMetric(float64(requests)/float64(b.N), "aws-req/listing")
 }
+
+// TestDirectoryRefreshMember checks that copying a mailbox's status into a membership never brings
+// back a membership that is gone.
+func TestDirectoryRefreshMember(t *testing.T) {
+	ctx := context.Background()
+	d := newDirectory(t, nil)
+	m := directory.Member{Kind: directory.KindMailbox, Address: "ana@example.com", Status: directory.StatusActive}
+	apply(t, d, directory.PutMember{Group: "sales", Member: m})
+
+	m.Status, m.ForwardTo = directory.StatusClosed, []string{"ana@corp.example"}
+	apply(t, d, directory.RefreshMember{Group: "sales", Member: m})
+	got, err := d.Member(ctx, "sales", m.Ref())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != directory.StatusClosed || len(got.ForwardTo) != 1 {
+		t.Errorf("refreshed member = %+v, want closed with its forwarding", got)
+	}
+
+	err = d.Apply(ctx, directory.RefreshMember{Group: "support", Member: m})
+	var cf *directory.ConditionFailed
+	if !fault.Is(err, fault.Conflict) || !errors.As(err, &cf) || cf.Index != 0 {
+		t.Fatalf("refreshing a membership that does not exist: %v, want Conflict at mutation 0", err)
+	}
+	if _, err := d.Member(ctx, "support", m.Ref()); !fault.Is(err, fault.NotFound) {
+		t.Errorf("after a refused refresh the membership exists: %v", err)
+	}
+}

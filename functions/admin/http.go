@@ -80,7 +80,7 @@ func (w *statusWriter) WriteHeader(status int) {
 		h.Del("X-Content-Type-Options")
 		detail := "no such resource"
 		if status == http.StatusMethodNotAllowed {
-			detail = "the resource does not support " + "this method"
+			detail = "the resource does not support this method"
 		}
 		body, _ := json.Marshal(problemFor(status, detail, ""))
 		h.Set("Content-Type", problemType)

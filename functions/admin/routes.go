@@ -29,7 +29,13 @@ func (h *Handler) handle(pattern string, f route) {
 			fail(w, err)
 			return
 		}
-		f(w, r, directory.Call{Principal: p, RequestID: ri.id})
+		// Every write honours If-Match, so it is read once here rather than by each route.
+		version, err := ifMatch(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		f(w, r, directory.Call{Principal: p, RequestID: ri.id, IfMatch: version})
 	})
 }
 
@@ -133,11 +139,6 @@ func resource[T any](h *Handler, name, key string,
 		writeJSON(w, http.StatusOK, v)
 	})
 	h.handle("PATCH "+item, func(w http.ResponseWriter, r *http.Request, c directory.Call) {
-		var err error
-		if c.IfMatch, err = ifMatch(r); err != nil {
-			fail(w, err)
-			return
-		}
 		body, _, err := readBody(r, "application/merge-patch+json", "application/json")
 		if err != nil {
 			failBody(w, err)
@@ -153,11 +154,6 @@ func resource[T any](h *Handler, name, key string,
 		writeJSON(w, http.StatusOK, v)
 	})
 	h.handle("DELETE "+item, func(w http.ResponseWriter, r *http.Request, c directory.Call) {
-		var err error
-		if c.IfMatch, err = ifMatch(r); err != nil {
-			fail(w, err)
-			return
-		}
 		if err := deleteF(r.Context(), c, r.PathValue(key)); err != nil {
 			fail(w, err)
 			return
@@ -277,11 +273,6 @@ func (h *Handler) members(w http.ResponseWriter, r *http.Request, c directory.Ca
 }
 
 func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, c directory.Call) {
-	var err error
-	if c.IfMatch, err = ifMatch(r); err != nil {
-		fail(w, err)
-		return
-	}
 	id := r.PathValue("id")
 	headers := func(v any) http.Header {
 		return http.Header{"Location": {"/groups/" + url.PathEscape(id) + "/members/" + url.PathEscape(v.(directory.Member).Ref())}}
@@ -304,11 +295,6 @@ func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, c directory.
 }
 
 func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, c directory.Call) {
-	var err error
-	if c.IfMatch, err = ifMatch(r); err != nil {
-		fail(w, err)
-		return
-	}
 	if err := h.directory.RemoveMember(r.Context(), c, r.PathValue("id"), r.PathValue("member")); err != nil {
 		fail(w, err)
 		return

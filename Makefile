@@ -3,7 +3,8 @@
 #   make dev      run the whole system locally (DynamoDB Local, versitygw, local SES, SMTP ingress)
 #   make test     run every test against freshly started local servers
 #   make bench    run the benchmarks (see docs/benchmarks.md)
-#   make corpus DIR=path/to/eml   archive every .eml under DIR through the inbound path and summarise
+#   make corpus DIR=path/to/eml   archive every .eml under DIR through the inbound path and summarise;
+#                                 count the automatic replies each category would get
 #
 # sam build calls the build-<LogicalId> targets at the bottom.
 

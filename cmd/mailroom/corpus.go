@@ -35,8 +35,11 @@ func newCorpusCmd() *cobra.Command {
 		Short: "Archive every message in DIR through the inbound path and summarise",
 		Long: `Corpus receives each message in DIR the way SES would (raw object under inbound/, then the
 inbound function), checks that its record and archived original exist, and prints a summary:
-messages archived, flagged (with the problem codes found) and failed. It exits non-zero when any
-message failed to archive.
+messages archived, flagged (with the problem codes found) and failed. The corpus group
+acknowledges new conversations, and corpus then counts, per category, the messages that would
+get an automatic reply and the rules that keep the others silent. It exits non-zero when any
+message failed to archive, or when a bounce, auto-reply, list post or spam message would be
+answered.
 
 Messages are the files listed in DIR/manifest.tsv when it exists (first column, relative to DIR),
 otherwise every *.eml file under DIR (every file with --all). It uses the local stack named by the
@@ -87,12 +90,17 @@ MAILROOM_* variables (as under "make corpus"), or starts an in-memory one.`,
 			if err := corpusDirectory(ctx, clients, tb.directory); err != nil {
 				return err
 			}
+			if err := corpusAcknowledgement(ctx, clients, tb.directory); err != nil {
+				return err
+			}
 			recv, err := newReceiving(clients, bucket, "", tb, []string{corpusDomain}, log)
 			if err != nil {
 				return err
 			}
 			results := archiveAll(ctx, recv, files, workers)
 			failed := printCorpusSummary(cmd.OutOrStdout(), args[0], files, categories, results, bucket, table)
+			replies := corpusReplies(ctx, clients, tb.directory, files, categories)
+			failed += printAutoReplies(cmd.OutOrStdout(), args[0], files, categories, replies)
 			if failed > 0 {
 				return exitError{1}
 			}

@@ -17,7 +17,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/mailroom/mailroom/shared/archive"
+	"github.com/mailroom/mailroom/shared/autoreply"
 	"github.com/mailroom/mailroom/shared/awsclient"
+	"github.com/mailroom/mailroom/shared/compose"
 	"github.com/mailroom/mailroom/shared/delivery"
 	"github.com/mailroom/mailroom/shared/destinations"
 	"github.com/mailroom/mailroom/shared/dynamo"
@@ -55,6 +57,11 @@ type Config struct {
 	// MaxSendBytes is the largest raw message SES takes (40 MB once base64-encoded); a larger one
 	// is replaced by a notice with a link.
 	MaxSendBytes int64 `env:"MAX_SEND_BYTES" envDefault:"31457280"`
+	// AutoReplyCap is the most automatic replies one mailbox or group sends one sender within
+	// AutoReplyWindow, whatever its settings: a stop to reply loops with systems that break
+	// the rules.
+	AutoReplyCap    int           `env:"AUTOREPLY_CAP" envDefault:"3"`
+	AutoReplyWindow time.Duration `env:"AUTOREPLY_WINDOW" envDefault:"24h"`
 }
 
 // Handler turns SES receipt events into archive, routing and delivery calls.
@@ -66,6 +73,7 @@ type Handler struct {
 	router   *routing.Router
 	delivery *delivery.Service
 	holds    *moderation.Service
+	replies  *autoreply.Planner
 	log      *slog.Logger
 }
 
@@ -87,6 +95,7 @@ func New(cfg Config, clients awsclient.Clients, log *slog.Logger) *Handler {
 			Directory: dir,
 			Rules:     routing.StoredRules{Store: dir},
 			MaxFanOut: cfg.MaxFanOut,
+			Closed:    autoreply.ClosedNotices{Settings: dir},
 		},
 		delivery: &delivery.Service{
 			Sender:    sesmail.New(clients.SES, cfg.ConfigurationSet),
@@ -95,6 +104,12 @@ func New(cfg Config, clients awsclient.Clients, log *slog.Logger) *Handler {
 			Links:     objects,
 			MaxSize:   cfg.MaxSendBytes,
 			Now:       time.Now,
+		},
+		replies: &autoreply.Planner{
+			Settings:  dir,
+			Directory: dir,
+			Ledger:    dynamo.NewAutoReplies(clients.DynamoDB, cfg.StateTable),
+			Limits:    autoreply.Limits{Cap: cfg.AutoReplyCap, Window: cfg.AutoReplyWindow},
 		},
 		log: log,
 	}
@@ -176,12 +191,62 @@ func (h *Handler) handle(ctx context.Context, rec events.SimpleEmailRecord) erro
 	if decErr != nil {
 		return decErr
 	}
-	rep, err := h.delivery.Deliver(ctx, h.deliveryMessage(in, res, facts.Internal), dec)
+	dm := h.deliveryMessage(in, res, facts.Internal)
+	rep, err := h.delivery.Deliver(ctx, dm, dec)
 	h.log.InfoContext(ctx, "routed",
 		"sesMessageId", res.Record.ID, "recipients", outcomes(dec), "forwards", len(dec.Forwards),
 		"sends", len(rep.Sent), "skipped", rep.Skipped, "bounces", rep.Bounced, "held", len(dec.Holds),
 		"oversize", rep.Oversize, "unsettled", rep.Unsettled)
-	return errors.Join(err, h.hold(ctx, in, res, dec))
+	return errors.Join(err, h.hold(ctx, in, res, dec), h.reply(ctx, dm, res, facts, dec))
+}
+
+// reply sends the automatic replies the message gets: out-of-office, acknowledgement, closed
+// mailbox. Each goes once however often the invocation is retried (the delivery ledger keeps
+// it), and is remembered for its sender only once sent.
+func (h *Handler) reply(ctx context.Context, dm delivery.Message, res archive.Result, msg routing.Message, dec routing.Decision) error {
+	replies, err := h.replies.Plan(ctx, msg, res.Message, dec)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range replies {
+		if !r.Verdict.Reply {
+			h.log.InfoContext(ctx, "auto-reply suppressed", "sesMessageId", dm.ID, "kind", r.Kind,
+				"responder", r.Responder, "rule", r.Verdict.Rule)
+			continue
+		}
+		var buf bytes.Buffer
+		err := compose.AutoReply(&buf, compose.AutoReplyOptions{
+			Generated: h.delivery.Generated(r.From.Address), From: r.From, To: r.To,
+			Subject: r.Subject, Body: r.Body, InReplyTo: r.InReplyTo, References: r.References,
+			Language: r.Language,
+		})
+		if err != nil {
+			// Nothing a retry would change (an envelope sender that is no address): logged,
+			// not retried.
+			h.log.WarnContext(ctx, "auto-reply not written", "sesMessageId", dm.ID, "kind", r.Kind,
+				"responder", r.Responder, "err", err)
+			continue
+		}
+		sent, skipped, err := h.delivery.SendGenerated(ctx, dm, "autoreply:"+r.Responder, r.From.Address, r.To, buf.Bytes())
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		case skipped:
+			h.log.InfoContext(ctx, "auto-reply skipped: destination suspended", "sesMessageId", dm.ID,
+				"kind", r.Kind, "responder", r.Responder)
+			continue
+		}
+		// Recorded at the receipt time, so a retry after a failed record writes the same entry.
+		if err := h.replies.Record(ctx, r, msg.ReceivedAt); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		h.log.InfoContext(ctx, "auto-reply sent", "sesMessageId", dm.ID, "kind", r.Kind,
+			"responder", r.Responder, "sesReplyId", sent.SESID, "already", sent.Again)
+	}
+	return errors.Join(errs...)
 }
 
 // hold puts the message in the moderation of every group routing held it for.

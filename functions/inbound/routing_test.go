@@ -20,6 +20,7 @@ import (
 	"github.com/mailroom/mailroom/functions/admin"
 	"github.com/mailroom/mailroom/functions/inbound"
 	"github.com/mailroom/mailroom/infra/devstack/devstacktest"
+	"github.com/mailroom/mailroom/shared/autoreply"
 	"github.com/mailroom/mailroom/shared/directory"
 	"github.com/mailroom/mailroom/shared/dynamo"
 	mrmail "github.com/mailroom/mailroom/shared/mail"
@@ -154,7 +155,7 @@ func (w *world) deliver(t *testing.T, raw string, envelopeFrom string, verdicts 
 	if err != nil {
 		t.Fatal(err)
 	}
-	router := &routing.Router{Directory: w.store, Rules: routing.StoredRules{Store: w.store}}
+	router := &routing.Router{Directory: w.store, Rules: routing.StoredRules{Store: w.store}, Closed: autoreply.ClosedNotices{Settings: w.store}}
 	dec, err := router.Decide(ctx, msg)
 	if err != nil {
 		t.Fatal(err)

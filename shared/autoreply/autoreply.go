@@ -34,6 +34,9 @@ type Incoming struct {
 	// ContentTypeParams its parameters.
 	ContentType       string
 	ContentTypeParams map[string]string
+	// PartTypes are the lower-case media types of the message's parts below the top level,
+	// leaving out those of messages attached to it; PartTypesOf(m) reads them from mail.Parse.
+	PartTypes []string
 	// Verdicts are SES's spam, virus, SPF, DKIM and DMARC checks.
 	Verdicts routing.Verdicts
 }

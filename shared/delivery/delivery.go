@@ -481,3 +481,29 @@ func SuspendedSet(d interface {
 		return out, nil
 	}
 }
+
+// SendGenerated sends a message Mailroom wrote in answer to m (an automatic reply) from from to
+// one address, once however often the invocation is retried: the ledger keeps it under m and via.
+// already is true when an earlier attempt sent it; skipped when the address is suspended (it
+// bounced hard or complained), and nothing is sent.
+func (s *Service) SendGenerated(ctx context.Context, m Message, via, from, to string, raw []byte) (sent Sent, skipped bool, err error) {
+	to = strings.ToLower(to)
+	if s.Suspended != nil {
+		suspended, err := s.Suspended(ctx)
+		if err != nil {
+			return Sent{}, false, err
+		}
+		if suspended[to] {
+			return Sent{}, true, nil
+		}
+	}
+	var rep Report
+	if err := s.sendBatches(ctx, m, via, from, []string{to}, raw, &rep); err != nil {
+		return Sent{}, false, err
+	}
+	return rep.Sent[0], false, nil
+}
+
+// Generated is what a message Mailroom writes from an address needs: the clock and the ids
+// delivery uses.
+func (s *Service) Generated(from string) compose.Generated { return s.generated(from) }

@@ -8,8 +8,8 @@ import (
 )
 
 // SettingKind describes one kind of setting to the service: the capability that owns it
-// validates bodies; the directory stores, versions and audits them. Admins change settings;
-// admins and auditors read them.
+// validates bodies; the directory stores, versions and audits them. Admins change settings and
+// admins and auditors read them, unless the kind says otherwise.
 type SettingKind struct {
 	// Kind names the kind in keys and audit entries ("routing-rule").
 	Kind string
@@ -19,6 +19,20 @@ type SettingKind struct {
 	// Present is the setting as its owner shows it (in the audit log and in answers); the body
 	// when nil.
 	Present func(Setting) any
+	// Access decides who reads (write false) or changes (write true) the setting id, returning
+	// a Forbidden fault to refuse; nil leaves it to admins (and auditors, to read). Listing every
+	// setting of a kind stays with admins and auditors whatever Access says.
+	Access func(ctx context.Context, p Principal, op, id string, write bool) error
+}
+
+func (k SettingKind) access(ctx context.Context, p Principal, op, id string, write bool) error {
+	if k.Access != nil {
+		return k.Access(ctx, p, op, id, write)
+	}
+	if write {
+		return p.allow(op, true, RoleAdmin)
+	}
+	return p.allow(op, false, RoleAdmin, RoleAuditor)
 }
 
 func (k SettingKind) present(s Setting) any {
@@ -52,7 +66,7 @@ func (s *Service) Settings(ctx context.Context, c Call, k SettingKind) ([]Settin
 // Setting reads one setting.
 func (s *Service) Setting(ctx context.Context, c Call, k SettingKind, id string) (Setting, error) {
 	const op = "directory.Setting"
-	if err := c.Principal.allow(op, false, RoleAdmin, RoleAuditor); err != nil {
+	if err := k.access(ctx, c.Principal, op, id, false); err != nil {
 		return Setting{}, err
 	}
 	ss, err := s.settings(op)
@@ -65,7 +79,7 @@ func (s *Service) Setting(ctx context.Context, c Call, k SettingKind, id string)
 // CreateSetting adds a setting; the id must be new.
 func (s *Service) CreateSetting(ctx context.Context, c Call, k SettingKind, id string, body []byte) (Setting, error) {
 	const op = "directory.CreateSetting"
-	if err := c.Principal.allow(op, true, RoleAdmin); err != nil {
+	if err := k.access(ctx, c.Principal, op, id, true); err != nil {
 		return Setting{}, err
 	}
 	ss, err := s.settings(op)
@@ -86,10 +100,40 @@ func (s *Service) CreateSetting(ctx context.Context, c Call, k SettingKind, id s
 	return out, err
 }
 
+// PutSetting creates a setting or replaces the whole of it: for settings that belong to one
+// thing (a mailbox's out-of-office reply), where the id is known and there is one of it.
+func (s *Service) PutSetting(ctx context.Context, c Call, k SettingKind, id string, body []byte) (Setting, error) {
+	const op = "directory.PutSetting"
+	if err := k.access(ctx, c.Principal, op, id, true); err != nil {
+		return Setting{}, err
+	}
+	ss, err := s.settings(op)
+	if err != nil {
+		return Setting{}, err
+	}
+	var out Setting
+	err = retry(op, func() error {
+		before, err := ss.Setting(ctx, k.Kind, id)
+		verb := "update"
+		switch {
+		case fault.Is(err, fault.NotFound):
+			before, verb = Setting{}, "create"
+		case err != nil:
+			return err
+		}
+		if err := checkVersion(op, c, k.Kind+":"+id, before.Version); err != nil {
+			return err
+		}
+		out, err = s.writeSetting(ctx, c, op, k, id, body, before, verb)
+		return err
+	})
+	return out, err
+}
+
 // UpdateSetting applies a JSON merge patch to a setting.
 func (s *Service) UpdateSetting(ctx context.Context, c Call, k SettingKind, id string, patch []byte) (Setting, error) {
 	const op = "directory.UpdateSetting"
-	if err := c.Principal.allow(op, true, RoleAdmin); err != nil {
+	if err := k.access(ctx, c.Principal, op, id, true); err != nil {
 		return Setting{}, err
 	}
 	ss, err := s.settings(op)
@@ -118,7 +162,7 @@ func (s *Service) UpdateSetting(ctx context.Context, c Call, k SettingKind, id s
 // DeleteSetting removes a setting.
 func (s *Service) DeleteSetting(ctx context.Context, c Call, k SettingKind, id string) error {
 	const op = "directory.DeleteSetting"
-	if err := c.Principal.allow(op, true, RoleAdmin); err != nil {
+	if err := k.access(ctx, c.Principal, op, id, true); err != nil {
 		return err
 	}
 	ss, err := s.settings(op)

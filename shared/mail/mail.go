@@ -389,3 +389,18 @@ func msgIDs(v string) []string {
 	}
 	return ids
 }
+
+// ReturnPath is the envelope sender a delivering server recorded in Return-Path (RFC 5321
+// §4.4): "" for the null sender "<>" of bounces. ok is false when the message has no
+// Return-Path, as mail not yet delivered has not.
+func (m *Message) ReturnPath() (addr string, ok bool) {
+	vs := m.Header.Values("Return-Path")
+	if len(vs) == 0 {
+		return "", false
+	}
+	list, _ := ParseAddressList(vs[0])
+	if len(list) == 0 {
+		return "", true
+	}
+	return list[0].Address, true
+}

@@ -22,6 +22,13 @@ type Directory interface {
 	AllMembers(ctx context.Context, group, kind string) ([]directory.Member, error)
 }
 
+// ClosedMailboxes says what a closed mailbox does with its mail instead of bouncing it: its
+// notice answers the sender, and forward says the successor gets the mail too. ok is false when
+// the mailbox has no notice; it bounces then.
+type ClosedMailboxes interface {
+	ClosedNotice(ctx context.Context, mailbox string) (successor string, forward, ok bool, err error)
+}
+
 // Rules gives the rule set in force.
 type Rules interface {
 	RuleSet(ctx context.Context) (*RuleSet, error)
@@ -35,6 +42,7 @@ const (
 	Hold       = "hold"       // held for a group's moderators
 	Quarantine = "quarantine" // kept aside by a rule; archived and flagged
 	Loop       = "loop"       // already passed through this group or mailbox; not forwarded again
+	Closed     = "closed"     // a closed mailbox's notice answers; its successor may get the mail
 )
 
 // Defaults of a Router.
@@ -55,6 +63,8 @@ type Router struct {
 	// MaxHops refuses a message that has passed through this many Received or X-Mailroom-Loop
 	// fields: a loop Mailroom's own marks did not catch. Default DefaultMaxHops.
 	MaxHops int
+	// Closed is what closed mailboxes do with their mail; nil bounces all of it.
+	Closed ClosedMailboxes
 }
 
 // Message is what Decide needs about a received message; Facts.Recipient is ignored.
@@ -268,7 +278,7 @@ func (r *decider) mailbox(rc Recipient, address string) (Recipient, error) {
 	rc.Target = mb.Address
 	switch mb.Status {
 	case directory.StatusClosed:
-		return r.refuse(rc, Bounce, "5.1.1", fmt.Sprintf("the mailbox %s is closed", mb.Address)), nil
+		return r.closed(rc, mb)
 	case directory.StatusSuspended:
 		return r.refuse(rc, Bounce, "4.2.1", fmt.Sprintf("the mailbox %s is suspended and does not accept mail", mb.Address)), nil
 	}
@@ -292,6 +302,37 @@ func (r *decider) mailbox(rc Recipient, address string) (Recipient, error) {
 	}
 	r.forwardRules(rc.Rules, &rc)
 	rc.Outcome = Deliver
+	return rc, nil
+}
+
+// closed answers for a closed mailbox: its notice, and its successor when it forwards there;
+// a bounce when it has no notice. Rules do not apply: the mailbox no longer takes mail.
+func (r *decider) closed(rc Recipient, mb directory.Mailbox) (Recipient, error) {
+	var (
+		successor   string
+		forward, ok bool
+		err         error
+	)
+	if r.Closed != nil {
+		successor, forward, ok, err = r.Closed.ClosedNotice(r.ctx, mb.Address)
+		if err != nil {
+			return rc, err
+		}
+	}
+	if !ok {
+		return r.refuse(rc, Bounce, "5.1.1", fmt.Sprintf("the mailbox %s is closed", mb.Address)), nil
+	}
+	rc.Outcome, rc.Reason = Closed, fmt.Sprintf("the mailbox %s is closed; its notice answers", mb.Address)
+	rc.Steps = append(rc.Steps, rc.Reason)
+	if !forward {
+		return rc, nil
+	}
+	if r.marks[mb.Address] {
+		return r.refuse(rc, Loop, "", fmt.Sprintf("the message already passed through %s (X-Mailroom-Loop)", mb.Address)), nil
+	}
+	rc.Steps = append(rc.Steps, fmt.Sprintf("%s forwards to its successor %s", mb.Address, successor))
+	rc.Destinations = []string{successor}
+	r.forward(mail.Address{Name: mb.DisplayName, Address: mb.Address}, "", rc.Destinations, nil)
 	return rc, nil
 }
 

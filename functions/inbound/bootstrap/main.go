@@ -4,6 +4,9 @@ package main
 import (
 	"context"
 	"os"
+	// Time zones for routing rules, out-of-office periods and business calendars: the Lambda
+	// runtime image has no zoneinfo of its own.
+	_ "time/tzdata"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"

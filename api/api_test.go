@@ -174,10 +174,10 @@ func TestHTTPConventions(t *testing.T) {
 		switch method {
 		case "POST":
 			switch o.name {
-			case "POST /directory/import", "POST /routing/explain",
+			case "POST /directory/import", "POST /routing/explain", "POST /autoreplies/preview",
 				"POST /moderation/{id}/approve", "POST /moderation/{id}/reject", "POST /moderation/{id}/decide":
 				// An import is idempotent by its content (a repeat reports every record unchanged);
-				// explain changes nothing; approving, rejecting and deciding through a link are
+				// explain and preview change nothing; approving, rejecting and deciding through a link are
 				// idempotent by the hold's state (a repeat approval completes the release and sends
 				// nothing twice, a repeat rejection is a 409 that changes nothing).
 				if has("IdempotencyKey") {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/mailroom/mailroom/shared/autoreply"
 	"github.com/mailroom/mailroom/shared/awsclient"
 	"github.com/mailroom/mailroom/shared/delivery"
 	"github.com/mailroom/mailroom/shared/destinations"
@@ -65,6 +66,9 @@ type Handler struct {
 	log        *slog.Logger
 	mux        *http.ServeMux
 	routes     []string
+	// replies plans the automatic replies a previewed message gets; its Ledger, which says who
+	// was already answered, is nil without a state table.
+	replies *autoreply.Planner
 }
 
 // replays reads remembered answers to idempotent requests.
@@ -80,6 +84,7 @@ func New(cfg Config, clients awsclient.Clients, log *slog.Logger) (*Handler, err
 	// The Lambda's configuration requires STATE_TABLE; only a local caller that predates the
 	// destinations routes leaves it out, and gets 503 from them.
 	if cfg.StateTable != "" {
+		h.replies.Ledger = dynamo.NewAutoReplies(clients.DynamoDB, cfg.StateTable)
 		dests := &destinations.Service{Store: dynamo.NewDestinations(clients.DynamoDB, cfg.StateTable), Now: time.Now}
 		h.WithDestinations(dests)
 		if cfg.MailBucket != "" {
@@ -128,8 +133,12 @@ func NewHandler(cfg Config, svc *directory.Service, replays replays, log *slog.L
 	}
 	h := &Handler{cfg: cfg, directory: svc, replays: replays, log: log, mux: http.NewServeMux()}
 	h.router = &routing.Router{Directory: svc.Store}
+	h.replies = &autoreply.Planner{Directory: svc.Store}
 	if ss, ok := svc.Store.(directory.SettingStore); ok {
 		h.router.Rules = routing.StoredRules{Store: ss}
+		// Closed mailboxes answer with their notice, as they do for the inbound function.
+		h.router.Closed = autoreply.ClosedNotices{Settings: ss}
+		h.replies.Settings = ss
 	}
 	h.register()
 	return h

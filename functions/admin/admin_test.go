@@ -287,6 +287,21 @@ var matrix = []endpoint{
 	{"GET /routing/rules/{id}", "GET", "/routing/rules/vip", nil, []string{"admin", "auditor"}, 200},
 	{"PATCH /routing/rules/{id}", "PATCH", "/routing/rules/vip", map[string]any{"priority": 5}, []string{"admin"}, 200},
 	{"POST /routing/explain", "POST", "/routing/explain?to=sales@example.com", rfc822(explainMessage), []string{"admin", "auditor"}, 200},
+	// Automatic replies. Nothing is set in the seeded directory, so each GET comes before the
+	// PUT and finds nothing (404) for the roles that may read it; the PATCH after the PUT
+	// succeeds for the roles whose PUT did.
+	{"GET /mailboxes/{address}/out-of-office", "GET", "/mailboxes/ana@example.com/out-of-office", nil, []string{"admin", "auditor", "employee"}, 404},
+	{"PUT /mailboxes/{address}/out-of-office", "PUT", "/mailboxes/ana@example.com/out-of-office", map[string]any{"enabled": true, "end": "2026-12-24"}, []string{"admin", "employee"}, 201},
+	{"PATCH /mailboxes/{address}/out-of-office", "PATCH", "/mailboxes/ana@example.com/out-of-office", map[string]any{"audience": "internal"}, []string{"admin", "employee"}, 200},
+	{"GET /mailboxes/{address}/closed-notice", "GET", "/mailboxes/carl@example.com/closed-notice", nil, []string{"admin", "auditor"}, 404},
+	{"PUT /mailboxes/{address}/closed-notice", "PUT", "/mailboxes/carl@example.com/closed-notice", map[string]any{"enabled": true, "successor": "boss@example.com"}, []string{"admin"}, 201},
+	{"PATCH /mailboxes/{address}/closed-notice", "PATCH", "/mailboxes/carl@example.com/closed-notice", map[string]any{"forward": true}, []string{"admin"}, 200},
+	{"GET /groups/{id}/acknowledgement", "GET", "/groups/sales/acknowledgement", nil, []string{"admin", "auditor", "group-manager"}, 404},
+	{"PUT /groups/{id}/acknowledgement", "PUT", "/groups/sales/acknowledgement", map[string]any{"enabled": true, "promiseHours": 8}, []string{"admin", "group-manager"}, 201},
+	{"PATCH /groups/{id}/acknowledgement", "PATCH", "/groups/sales/acknowledgement", map[string]any{"language": "ms"}, []string{"admin", "group-manager"}, 200},
+	{"GET /autoreplies/templates", "GET", "/autoreplies/templates?kind=out-of-office", nil, []string{"admin", "auditor", "group-manager", "employee"}, 200},
+	{"GET /autoreplies/rules", "GET", "/autoreplies/rules", nil, []string{"admin", "auditor", "group-manager", "employee"}, 200},
+	{"POST /autoreplies/preview", "POST", "/autoreplies/preview?to=sales@example.com", rfc822(explainMessage), []string{"admin", "auditor", "group-manager"}, 200},
 	{"GET /destinations", "GET", "/destinations?suspended=true", nil, []string{"admin", "auditor"}, 200},
 	{"GET /destinations/{address}", "GET", "/destinations/gone@partner.example", nil, []string{"admin", "auditor"}, 200},
 	{"GET /destinations/{address}/outcomes", "GET", "/destinations/gone@partner.example/outcomes", nil, []string{"admin", "auditor"}, 200},
@@ -298,6 +313,9 @@ var matrix = []endpoint{
 	{"GET /originals/{ref}", "GET", "/originals/YXJjaGl2ZS94LmVtbA?token=1.forged", nil, []string{"public"}, 403},
 	{"POST /moderation/{id}/approve", "POST", "/moderation/h-approve/approve", nil, []string{"admin", "group-manager"}, 200},
 	{"POST /moderation/{id}/reject", "POST", "/moderation/h-reject/reject", map[string]any{"reason": "Not for this group"}, []string{"admin", "group-manager"}, 200},
+	{"DELETE /mailboxes/{address}/out-of-office", "DELETE", "/mailboxes/ana@example.com/out-of-office", nil, []string{"admin", "employee"}, 204},
+	{"DELETE /mailboxes/{address}/closed-notice", "DELETE", "/mailboxes/carl@example.com/closed-notice", nil, []string{"admin"}, 204},
+	{"DELETE /groups/{id}/acknowledgement", "DELETE", "/groups/sales/acknowledgement", nil, []string{"admin", "group-manager"}, 204},
 	{"DELETE /routing/rules/{id}", "DELETE", "/routing/rules/vip", nil, []string{"admin"}, 204},
 	{"DELETE /aliases/{address}", "DELETE", "/aliases/spare-alias@example.com", nil, []string{"admin"}, 204},
 	{"DELETE /groups/{id}", "DELETE", "/groups/spare", nil, []string{"admin"}, 204},
@@ -352,9 +370,10 @@ func TestRoleMatrix(t *testing.T) {
 func allowedSomewhere(role string) []string {
 	switch role {
 	case "group-manager":
-		return []string{"group.update", "group.add-member", "group.remove-member", "hold.approve", "hold.reject"}
+		return []string{"group.update", "group.add-member", "group.remove-member", "hold.approve", "hold.reject",
+			"acknowledgement.create", "acknowledgement.update", "acknowledgement.delete"}
 	case "employee":
-		return []string{"mailbox.update"}
+		return []string{"mailbox.update", "out-of-office.create", "out-of-office.update", "out-of-office.delete"}
 	}
 	return nil
 }

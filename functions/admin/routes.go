@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailroom/mailroom/api"
+	"github.com/mailroom/mailroom/shared/autoreply"
 	"github.com/mailroom/mailroom/shared/directory"
 	"github.com/mailroom/mailroom/shared/fault"
 	"github.com/mailroom/mailroom/shared/routing"
@@ -71,6 +72,15 @@ func (h *Handler) register() {
 	resource(h, "routing/rules", "id", rs.list, rs.create, rs.get, rs.update, rs.delete,
 		func(x routing.Rule) (string, int64) { return x.ID, x.Version })
 	h.handle("POST /routing/explain", h.explain)
+
+	// Automatic replies (autoreply.go): each setting is kept where it belongs, on its mailbox or
+	// group; the kinds decide who may read and change them.
+	autoReplySetting[autoreply.OutOfOffice](h, "/mailboxes/{address}/out-of-office", autoreply.OutOfOfficeSetting(d.Store), mailboxParam)
+	autoReplySetting[autoreply.ClosedNotice](h, "/mailboxes/{address}/closed-notice", autoreply.ClosedNoticeSetting(d.Store), mailboxParam)
+	autoReplySetting[autoreply.Acknowledgement](h, "/groups/{id}/acknowledgement", autoreply.AcknowledgementSetting(d.Store), groupParam)
+	h.handle("GET /autoreplies/templates", h.autoReplyTemplates)
+	h.handle("GET /autoreplies/rules", h.autoReplyRules)
+	h.handle("POST /autoreplies/preview", h.previewAutoReplies)
 
 	// Destinations: bounces, complaints and suspensions (destinations.go).
 	h.handle("GET /destinations", h.suspendedDestinations)

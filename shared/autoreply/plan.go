@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -115,10 +116,12 @@ type reply struct {
 	from            mail.Address
 	addresses       []string
 	templates       []Template
-	language        string
-	every           time.Duration
-	period          string // what makes a new response besides the text: an out-of-office period
-	vars            Vars
+	// language is the setting's choice; fallback the mailbox's locale, used when neither the
+	// setting nor the message says.
+	language, fallback string
+	every              time.Duration
+	period             string // what makes a new response besides the text: an out-of-office period
+	vars               Vars
 }
 
 func (p *Planner) outOfOffice(ctx context.Context, msg routing.Message, m *mail.Message, rc routing.Recipient) (Reply, bool, error) {
@@ -145,10 +148,6 @@ func (p *Planner) outOfOffice(ctx context.Context, msg routing.Message, m *mail.
 	if !msg.Internal && len(o.External) > 0 {
 		texts = o.External
 	}
-	lang := o.Language
-	if lang == "" {
-		lang = mb.Locale
-	}
 	zone := o.TimeZone
 	if zone == "" {
 		zone = mb.TimeZone
@@ -157,7 +156,7 @@ func (p *Planner) outOfOffice(ctx context.Context, msg routing.Message, m *mail.
 		kind: KindOutOfOffice, responder: directory.KindMailbox + ":" + mb.Address,
 		from:      mail.Address{Name: mb.DisplayName, Address: mb.Address},
 		addresses: addressesOf(rc, mb.Address),
-		templates: texts, language: lang, every: days(o.RepeatDays),
+		templates: texts, language: o.Language, fallback: mb.Locale, every: days(o.RepeatDays),
 		period: o.Start + "/" + o.End + "/" + zone,
 		vars:   Vars{Name: mb.DisplayName, Until: end, Location: location(zone)},
 	}
@@ -245,11 +244,8 @@ func (p *Planner) closed(ctx context.Context, msg routing.Message, m *mail.Messa
 		kind: KindClosed, responder: directory.KindMailbox + ":" + mb.Address,
 		from:      mail.Address{Name: mb.DisplayName, Address: mb.Address},
 		addresses: addressesOf(rc, mb.Address),
-		templates: n.Templates, language: n.Language, every: days(n.RepeatDays),
+		templates: n.Templates, language: n.Language, fallback: mb.Locale, every: days(n.RepeatDays),
 		vars: Vars{Name: mb.DisplayName, Successor: n.Successor, Location: location(mb.TimeZone)},
-	}
-	if rp.language == "" {
-		rp.language = mb.Locale
 	}
 	return p.finish(ctx, msg, m, p.build(msg, m, rc, rp), rp)
 }
@@ -272,7 +268,7 @@ func (p *Planner) build(msg routing.Message, m *mail.Message, rc routing.Recipie
 // finish renders the reply and, when it may still go, checks how often this sender was
 // answered.
 func (p *Planner) finish(ctx context.Context, msg routing.Message, m *mail.Message, r Reply, rp reply) (Reply, bool, error) {
-	t, err := chooseTemplate(rp.kind, rp.templates, rp.language, m.ContentLanguage, m.ContentTypeParams["charset"])
+	t, err := chooseTemplate(rp.kind, rp.templates, rp.language, m.ContentLanguage, m.ContentTypeParams["charset"], rp.fallback)
 	if err != nil {
 		return Reply{}, false, err
 	}
@@ -322,21 +318,25 @@ func (p *Planner) setting(ctx context.Context, kind, id string) (directory.Setti
 	return s, err == nil, err
 }
 
-// chooseTemplate picks the text to answer in. Among the shipped texts, Choose decides. Among a
-// setting's own texts: the setting's language if there is a text in it, else the message's, else
-// the first text.
-func chooseTemplate(kind string, own []Template, setting, contentLanguage, charset string) (Template, error) {
+// chooseTemplate picks the text to answer in: in the language the setting names, else the
+// message's where it is clear (Content-Language, then charset), else the mailbox's locale, else
+// English. The mailbox's locale comes after the message because every mailbox has one (English
+// unless changed): first, it would leave the message no say. Among a setting's own texts, the
+// first text answers when none is in a language so chosen.
+func chooseTemplate(kind string, own []Template, setting, contentLanguage, charset, fallback string) (Template, error) {
+	fromMessage, _ := messageLanguage(contentLanguage, charset)
+	var prefs []string
+	for _, n := range []string{setting, fromMessage, fallback, "en"} {
+		if n, ok := match(n); ok && !slices.Contains(prefs, n) {
+			prefs = append(prefs, n)
+		}
+	}
 	if len(own) == 0 {
-		lang := Choose(setting, contentLanguage, charset)
-		t, ok := Defaults(kind, lang)
+		t, ok := Defaults(kind, prefs[0])
 		if !ok {
-			return Template{}, fault.New(fault.Internal, "autoreply.Plan", "no shipped %s text in %s", kind, lang)
+			return Template{}, fault.New(fault.Internal, "autoreply.Plan", "no shipped %s text in %s", kind, prefs[0])
 		}
 		return t, nil
-	}
-	prefs := []string{Choose("", contentLanguage, charset)}
-	if n, ok := match(setting); ok {
-		prefs = append([]string{n}, prefs...)
 	}
 	for _, lang := range prefs {
 		for _, t := range own {

@@ -258,3 +258,31 @@ func BenchmarkPlanAcknowledgement(b *testing.B) {
 		}
 	}
 }
+
+func TestPlanLanguageOrder(t *testing.T) {
+	ctx := context.Background()
+	p := &Planner{Directory: fakeDirectory{}} // Ana's mailbox locale is ms
+	cases := []struct {
+		name, setting string
+		extra         []string
+		want          string
+	}{
+		{"the message's Content-Language", "", []string{"Content-Language: zh-TW"}, "zh-Hant"},
+		{"the message's charset", "", []string{"Content-Type: text/plain; charset=gb2312"}, "zh-Hans"},
+		{"the mailbox's locale when the message does not say", "", nil, "ms"},
+		{"the setting whatever the message says", "vi", []string{"Content-Language: zh-TW"}, "vi"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p.Settings = fakeSettings{KindOutOfOffice + "/ana@example.com": OutOfOffice{Enabled: true, Language: c.setting}}
+			msg, m := planMessage(t, false, c.extra...)
+			rs, err := p.Plan(ctx, msg, m, decision(toAna))
+			if err != nil || len(rs) != 1 {
+				t.Fatalf("plan: %v %+v", err, rs)
+			}
+			if rs[0].Language != c.want {
+				t.Errorf("language %s, want %s", rs[0].Language, c.want)
+			}
+		})
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/language"
+
 	"github.com/mailroom/mailroom/shared/calendar"
 	"github.com/mailroom/mailroom/shared/directory"
 	"github.com/mailroom/mailroom/shared/fault"
@@ -47,8 +49,8 @@ type OutOfOffice struct {
 	// else, Internal when empty. The shipped text when both are empty.
 	Internal []Template `json:"internal,omitempty"`
 	External []Template `json:"external,omitempty"`
-	// Language is the language to answer in when the message does not say; the mailbox's
-	// locale when empty.
+	// Language is the language to answer in whatever the message's. When empty: the message's
+	// language where its Content-Language or charset makes it clear, else the mailbox's locale.
 	Language string `json:"language,omitempty"`
 	// RepeatDays is how long before the same sender gets it again (RFC 5230 :days); 7 when 0.
 	RepeatDays int `json:"repeatDays,omitempty"`
@@ -67,7 +69,8 @@ type Acknowledgement struct {
 	Calendar *calendar.Calendar `json:"calendar,omitempty"`
 	// Templates are the text per language; the shipped text when empty.
 	Templates []Template `json:"templates,omitempty"`
-	// Language is the language to answer in when the message does not say; English when empty.
+	// Language is the language to answer in whatever the message's; when empty, the message's
+	// where it is clear, else English.
 	Language   string `json:"language,omitempty"`
 	RepeatDays int    `json:"repeatDays,omitempty"`
 	directory.Meta
@@ -80,10 +83,11 @@ type ClosedNotice struct {
 	// Successor is who to write to instead; the notice names them.
 	Successor string `json:"successor,omitempty"`
 	// Forward sends the mailbox's mail on to Successor as well as answering.
-	Forward    bool       `json:"forward,omitempty"`
-	Templates  []Template `json:"templates,omitempty"`
-	Language   string     `json:"language,omitempty"`
-	RepeatDays int        `json:"repeatDays,omitempty"`
+	Forward   bool       `json:"forward,omitempty"`
+	Templates []Template `json:"templates,omitempty"`
+	// Language is as an out-of-office reply's.
+	Language   string `json:"language,omitempty"`
+	RepeatDays int    `json:"repeatDays,omitempty"`
 	directory.Meta
 }
 
@@ -285,7 +289,7 @@ func checkTemplates(op, field string, ts []Template) error {
 
 func checkCommon(op, lang string, repeatDays int) error {
 	if lang != "" {
-		if _, ok := match(lang); !ok {
+		if n, ok := match(lang); !ok || !sameBase(lang, n) {
 			return fault.InvalidField(op, "language", "%q is none of the languages replies are written in: %s", lang, strings.Join(names, ", "))
 		}
 	}
@@ -293,6 +297,19 @@ func checkCommon(op, lang string, repeatDays int) error {
 		return fault.InvalidField(op, "repeatDays", "must be from 1 to %d days (0 for the default of 7)", MaxRepeatDays)
 	}
 	return nil
+}
+
+// sameBase says whether two tags are the same language ("zh-CN" and "zh-Hans" are; "tlh", which
+// the matcher maps to English for want of anything closer, and "en" are not).
+func sameBase(a, b string) bool {
+	ta, errA := language.Parse(a)
+	tb, errB := language.Parse(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	ba, _ := ta.Base()
+	bb, _ := tb.Base()
+	return ba == bb
 }
 
 // prefixField puts a path before the field an Invalid fault names: "body" becomes

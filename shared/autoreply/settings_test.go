@@ -56,6 +56,7 @@ func TestSettingsValidationNamesTheField(t *testing.T) {
 		{"bad template", ooo, "ana@example.com", `{"internal":[{"language":"en","subject":"Away","body":"{{.Secret}}"}]}`, "internal[0].body"},
 		{"template language twice", ooo, "ana@example.com", `{"external":[{"language":"en","subject":"A","body":"B"},{"language":"en-GB","subject":"A","body":"B"}]}`, "external[1].language"},
 		{"unsupported language", ooo, "ana@example.com", `{"language":"fr"}`, "language"},
+		{"a language matched only for want of a closer one", ooo, "ana@example.com", `{"language":"tlh"}`, "language"},
 		{"repeat too long", ooo, "ana@example.com", `{"repeatDays":400}`, "repeatDays"},
 		{"unknown field", ooo, "ana@example.com", `{"enabld":true}`, "enabld"},
 		{"unknown group", ack, "sales", `{"enabled":true}`, "group"},

@@ -160,18 +160,27 @@ func Choose(setting, contentLanguage, charset string) string {
 	if n, ok := match(setting); ok {
 		return n
 	}
-	if n, ok := match(contentLanguage); ok {
+	if n, ok := messageLanguage(contentLanguage, charset); ok {
 		return n
+	}
+	return "en"
+}
+
+// messageLanguage is the supported language a message is in, when its Content-Language or its
+// charset makes that clear.
+func messageLanguage(contentLanguage, charset string) (string, bool) {
+	if n, ok := match(contentLanguage); ok {
+		return n, true
 	}
 	switch strings.ToLower(strings.Trim(strings.TrimSpace(charset), `"`)) {
 	case "gb2312", "gbk", "gb18030", "x-gbk", "cp936", "euc-cn", "hz-gb-2312":
-		return "zh-Hans"
+		return "zh-Hans", true
 	case "big5", "big5-hkscs", "x-big5", "cp950":
-		return "zh-Hant"
+		return "zh-Hant", true
 	case "windows-1258", "cp1258", "viscii", "tcvn", "tcvn-5712", "x-viet-tcvn5712":
-		return "vi"
+		return "vi", true
 	}
-	return "en"
+	return "", false
 }
 
 // match reads list, one BCP 47 tag or a Content-Language list of them ("en, zh-CN"), and

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -650,12 +649,8 @@ type previewed struct {
 }
 
 func newPreviewCmd(o *apiOptions) *cobra.Command {
-	var (
-		to       []string
-		from, at string
-		noLimits bool
-		verdicts = map[string]*string{}
-	)
+	env := &envelopeFlags{}
+	var noLimits bool
 	cmd := &cobra.Command{
 		Use:   "preview FILE.eml --to ADDR [--to ADDR…] [--from ADDR] [--spam STATUS] [--at WHEN] [--no-limits]",
 		Short: "Show the automatic replies a message would get",
@@ -672,40 +667,11 @@ Admins and auditors preview any message; employees mail to their own address, an
 mail to their groups.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(to) == 0 {
-				return fmt.Errorf("--to is required: the envelope recipient, e.g. --to ana@example.com")
-			}
-			q := url.Values{"to": to}
-			if cmd.Flags().Changed("from") {
-				q.Set("from", from)
-			}
-			for _, name := range verdictFlags {
-				if v := *verdicts[name]; v != "" {
-					q.Set(name, strings.ToUpper(v))
-				}
-			}
-			if at != "" {
-				t, err := parseWhen(at, time.Now())
-				if err != nil {
-					return fmt.Errorf("--at: %w", err)
-				}
-				q.Set("at", t.Format(time.RFC3339))
-			}
+			var extra url.Values
 			if noLimits {
-				q.Set("limits", "false")
+				extra = url.Values{"limits": {"false"}}
 			}
-			body, err := readMessage(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			resp, err := c.do(cmd.Context(), apiRequest{
-				method: http.MethodPost, path: []string{"autoreplies", "preview"}, query: q,
-				body: body, contentType: "message/rfc822",
-			})
+			resp, err := env.postWith(cmd, o, args[0], extra, "autoreplies", "preview")
 			if err != nil {
 				return err
 			}
@@ -716,20 +682,11 @@ mail to their groups.`,
 			if err := decodeAnswer(resp.body, &p); err != nil {
 				return err
 			}
-			return printPreview(cmd.OutOrStdout(), p, len(to))
+			return printPreview(cmd.OutOrStdout(), p, len(env.to))
 		},
 	}
+	env.add(cmd)
 	fs := cmd.Flags()
-	fs.StringArrayVar(&to, "to", nil, "an envelope recipient (repeat for several)")
-	fs.StringVar(&from, "from", "", `the envelope sender (default: the From address; "" for a null sender)`)
-	for _, name := range verdictFlags {
-		check := name
-		if name != "spam" && name != "virus" {
-			check = strings.ToUpper(name)
-		}
-		verdicts[name] = fs.String(name, "", "SES's "+check+" verdict (default PASS)")
-	}
-	fs.StringVar(&at, "at", "", "when the message arrives: RFC 3339, a date, or an age such as 2h (default: now)")
 	fs.BoolVar(&noLimits, "no-limits", false, "leave out the replies already sent to the sender")
 	return cmd
 }

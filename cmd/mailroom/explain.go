@@ -100,11 +100,7 @@ var verdictFlags = []string{"spf", "dkim", "dmarc", "spam", "virus"}
 
 func newExplainCmd() *cobra.Command {
 	o := &apiOptions{}
-	var (
-		to       []string
-		from, at string
-		verdicts = map[string]*string{}
-	)
+	env := &envelopeFlags{}
 	cmd := &cobra.Command{
 		Use:   "explain FILE.eml --to ADDR [--to ADDR…] [--from ADDR] [--spf STATUS] [--at WHEN]",
 		Short: "Show where Mailroom would route a message, and why",
@@ -120,37 +116,7 @@ FAIL, GRAY, PROCESSING_FAILED or DISABLED. --at is when the message arrives, for
 conditions: an RFC 3339 time, a date, or an age such as 2h (default: now).` + apiHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(to) == 0 {
-				return fmt.Errorf("--to is required: the envelope recipient, e.g. --to sales@example.com")
-			}
-			q := url.Values{"to": to}
-			if cmd.Flags().Changed("from") {
-				q.Set("from", from)
-			}
-			for _, name := range verdictFlags {
-				if v := *verdicts[name]; v != "" {
-					q.Set(name, strings.ToUpper(v))
-				}
-			}
-			if at != "" {
-				t, err := parseWhen(at, time.Now())
-				if err != nil {
-					return fmt.Errorf("--at: %w", err)
-				}
-				q.Set("at", t.Format(time.RFC3339))
-			}
-			body, err := readMessage(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			resp, err := c.do(cmd.Context(), apiRequest{
-				method: http.MethodPost, path: []string{"routing", "explain"}, query: q,
-				body: body, contentType: "message/rfc822",
-			})
+			resp, err := env.post(cmd, o, args[0], "routing", "explain")
 			if err != nil {
 				return err
 			}
@@ -165,18 +131,81 @@ conditions: an RFC 3339 time, a date, or an age such as 2h (default: now).` + ap
 		},
 	}
 	o.addFlags(cmd)
+	env.add(cmd)
+	return cmd
+}
+
+// envelopeFlags are the envelope of a message sent to the API to be decided (explain, preview):
+// its recipients, sender, SES verdicts and arrival.
+type envelopeFlags struct {
+	to       []string
+	from, at string
+	verdicts map[string]*string
+}
+
+func (e *envelopeFlags) add(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringArrayVar(&to, "to", nil, "an envelope recipient (repeat for several)")
-	fs.StringVar(&from, "from", "", `the envelope sender (default: the From address; "" for a null sender)`)
+	fs.StringArrayVar(&e.to, "to", nil, "an envelope recipient (repeat for several)")
+	fs.StringVar(&e.from, "from", "", `the envelope sender (default: the From address; "" for a null sender)`)
+	e.verdicts = map[string]*string{}
 	for _, name := range verdictFlags {
 		check := name
 		if name != "spam" && name != "virus" {
 			check = strings.ToUpper(name)
 		}
-		verdicts[name] = fs.String(name, "", "SES's "+check+" verdict (default PASS)")
+		e.verdicts[name] = fs.String(name, "", "SES's "+check+" verdict (default PASS)")
 	}
-	fs.StringVar(&at, "at", "", "when the message arrives: RFC 3339, a date, or an age such as 2h (default: now)")
-	return cmd
+	fs.StringVar(&e.at, "at", "", "when the message arrives: RFC 3339, a date, or an age such as 2h (default: now)")
+}
+
+// query is the envelope as the API reads it.
+func (e *envelopeFlags) query(cmd *cobra.Command) (url.Values, error) {
+	if len(e.to) == 0 {
+		return nil, fmt.Errorf("--to is required: the envelope recipient, e.g. --to sales@example.com")
+	}
+	q := url.Values{"to": e.to}
+	if cmd.Flags().Changed("from") {
+		q.Set("from", e.from)
+	}
+	for _, name := range verdictFlags {
+		if v := *e.verdicts[name]; v != "" {
+			q.Set(name, strings.ToUpper(v))
+		}
+	}
+	if e.at != "" {
+		t, err := parseWhen(e.at, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("--at: %w", err)
+		}
+		q.Set("at", t.Format(time.RFC3339))
+	}
+	return q, nil
+}
+
+// post sends the message in file to the API path with the envelope, plus extra query values.
+func (e *envelopeFlags) post(cmd *cobra.Command, o *apiOptions, file string, path ...string) (*apiResponse, error) {
+	return e.postWith(cmd, o, file, nil, path...)
+}
+
+func (e *envelopeFlags) postWith(cmd *cobra.Command, o *apiOptions, file string, extra url.Values, path ...string) (*apiResponse, error) {
+	q, err := e.query(cmd)
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range extra {
+		q[k] = vs
+	}
+	body, err := readMessage(cmd, file)
+	if err != nil {
+		return nil, err
+	}
+	c, err := o.client()
+	if err != nil {
+		return nil, err
+	}
+	return c.do(cmd.Context(), apiRequest{
+		method: http.MethodPost, path: path, query: q, body: body, contentType: "message/rfc822",
+	})
 }
 
 // readMessage reads a raw message from path, or from standard input for "-", refusing what is

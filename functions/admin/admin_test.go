@@ -20,6 +20,7 @@ import (
 	"github.com/mailroom/mailroom/functions/admin"
 	"github.com/mailroom/mailroom/infra/devstack/apigw"
 	"github.com/mailroom/mailroom/infra/devstack/devstacktest"
+	"github.com/mailroom/mailroom/shared/awsclient"
 	"github.com/mailroom/mailroom/shared/destinations"
 	"github.com/mailroom/mailroom/shared/dynamo"
 	"github.com/mailroom/mailroom/shared/mail"
@@ -38,6 +39,8 @@ type env struct {
 	url     string
 	keys    *apigw.Keys
 	logs    *bytes.Buffer
+	cfg     admin.Config
+	clients awsclient.Clients
 	// dests records outcomes in the handler's state table, as the SES-events function does.
 	dests *destinations.Service
 	// holds and objects put held mail where the inbound function would.
@@ -85,7 +88,7 @@ func newEnv(t *testing.T) *env {
 	srv := httptest.NewServer(apitest.New(t).Middleware(t, front))
 	t.Cleanup(srv.Close)
 	dests := &destinations.Service{Store: dynamo.NewDestinations(clients.DynamoDB, cfg.StateTable), Notifier: quietNotifier{}}
-	return &env{t: t, handler: h, url: srv.URL, keys: keys, logs: logs, dests: dests,
+	return &env{t: t, handler: h, url: srv.URL, keys: keys, logs: logs, dests: dests, cfg: cfg, clients: clients,
 		holds: dynamo.NewHolds(clients.DynamoDB, cfg.StateTable), objects: s3store.New(clients.S3, cfg.MailBucket)}
 }
 

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"github.com/mailroom/mailroom/shared/directory"
 	"github.com/mailroom/mailroom/shared/fault"
 	"github.com/mailroom/mailroom/shared/mail"
-	"github.com/mailroom/mailroom/shared/routing"
 )
 
 // autoReplySetting registers the four routes of one automatic-reply setting kept on a mailbox or
@@ -236,27 +234,8 @@ func (h *Handler) previewAutoReplies(w http.ResponseWriter, r *http.Request, c d
 		fail(w, err)
 		return
 	}
-	body, _, err := readBody(r, "message/rfc822")
-	if err != nil {
-		failBody(w, err)
-		return
-	}
-	m, err := mail.Parse(bytes.NewReader(body))
-	if err != nil {
-		fail(w, fault.Wrap(fault.Internal, op, err))
-		return
-	}
-	if in.EnvelopeFrom == "" && len(m.From) > 0 && !q.Has("from") {
-		in.EnvelopeFrom = m.From[0].Address
-	}
-	msg, err := routing.MessageOf(r.Context(), h.directory.Store, in, m)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	dec, err := h.router.Decide(r.Context(), msg)
-	if err != nil {
-		fail(w, err)
+	msg, m, dec, ok := h.decideBody(w, r, op, in)
+	if !ok {
 		return
 	}
 	planner := *h.replies

@@ -1,27 +1,18 @@
 package admin_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mailroom/mailroom/api/apitest"
-	"github.com/mailroom/mailroom/functions/admin"
 	"github.com/mailroom/mailroom/infra/devstack/apigw"
-	"github.com/mailroom/mailroom/infra/devstack/devstacktest"
 	"github.com/mailroom/mailroom/shared/autoreply"
-	"github.com/mailroom/mailroom/shared/destinations"
 	"github.com/mailroom/mailroom/shared/dynamo"
 	"github.com/mailroom/mailroom/shared/mail"
 	"github.com/mailroom/mailroom/shared/routing"
-	"github.com/mailroom/mailroom/shared/s3store"
 )
 
 // replyEnv is env with what the inbound function shares with the API: the directory and the
@@ -34,37 +25,11 @@ type replyEnv struct {
 
 func newReplyEnv(t *testing.T) *replyEnv {
 	t.Helper()
-	clients := devstacktest.Clients(t)
-	cfg := admin.Config{
-		DirectoryTable: devstacktest.Table(t, "DirectoryTable"),
-		AuditTable:     devstacktest.Table(t, "AuditTable"),
-		StateTable:     devstacktest.Table(t, "StateTable"),
-		MailBucket:     devstacktest.Bucket(t, "MailBucket"),
-		RolesClaim:     apigw.RolesClaim,
-	}
-	logs := &bytes.Buffer{}
-	h, err := admin.New(cfg, clients, slog.New(slog.NewJSONHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := apigw.LoadOrCreateKeys(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	front, err := apigw.New(apigw.Config{Handler: h.Handle, Keys: keys, Public: admin.Public, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(apitest.New(t).Middleware(t, front))
-	t.Cleanup(srv.Close)
-	e := &env{t: t, handler: h, url: srv.URL, keys: keys, logs: logs,
-		dests:   &destinations.Service{Store: dynamo.NewDestinations(clients.DynamoDB, cfg.StateTable), Notifier: quietNotifier{}},
-		holds:   dynamo.NewHolds(clients.DynamoDB, cfg.StateTable),
-		objects: s3store.New(clients.S3, cfg.MailBucket)}
+	e := newEnv(t)
 	e.seed()
 	return &replyEnv{env: e,
-		dir:    dynamo.NewDirectory(clients.DynamoDB, cfg.DirectoryTable, ""),
-		ledger: dynamo.NewAutoReplies(clients.DynamoDB, cfg.StateTable)}
+		dir:    dynamo.NewDirectory(e.clients.DynamoDB, e.cfg.DirectoryTable, ""),
+		ledger: dynamo.NewAutoReplies(e.clients.DynamoDB, e.cfg.StateTable)}
 }
 
 // answered records that the inbound function sent the automatic replies raw gets at at, as it

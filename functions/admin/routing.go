@@ -100,15 +100,26 @@ func (h *Handler) explain(w http.ResponseWriter, r *http.Request, c directory.Ca
 		fail(w, err)
 		return
 	}
+	msg, _, d, ok := h.decideBody(w, r, op, in)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"facts": msg.Facts, "decision": d})
+}
+
+// decideBody reads a raw message from the request body and decides it with the envelope in:
+// as the inbound function would, sending nothing. The envelope sender is the message's From when
+// the query names none. It answers the request itself when it fails.
+func (h *Handler) decideBody(w http.ResponseWriter, r *http.Request, op string, in routing.Envelope) (routing.Message, *mail.Message, routing.Decision, bool) {
 	body, _, err := readBody(r, "message/rfc822")
 	if err != nil {
 		failBody(w, err)
-		return
+		return routing.Message{}, nil, routing.Decision{}, false
 	}
 	m, err := mail.Parse(bytes.NewReader(body))
 	if err != nil {
 		fail(w, fault.Wrap(fault.Internal, op, err))
-		return
+		return routing.Message{}, nil, routing.Decision{}, false
 	}
 	if in.EnvelopeFrom == "" && len(m.From) > 0 && !r.URL.Query().Has("from") {
 		in.EnvelopeFrom = m.From[0].Address
@@ -116,14 +127,14 @@ func (h *Handler) explain(w http.ResponseWriter, r *http.Request, c directory.Ca
 	msg, err := routing.MessageOf(r.Context(), h.directory.Store, in, m)
 	if err != nil {
 		fail(w, err)
-		return
+		return routing.Message{}, nil, routing.Decision{}, false
 	}
 	d, err := h.router.Decide(r.Context(), msg)
 	if err != nil {
 		fail(w, err)
-		return
+		return routing.Message{}, nil, routing.Decision{}, false
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"facts": msg.Facts, "decision": d})
+	return msg, m, d, true
 }
 
 func explainEnvelope(r *http.Request) (routing.Envelope, error) {

@@ -125,22 +125,8 @@ type reply struct {
 }
 
 func (p *Planner) outOfOffice(ctx context.Context, msg routing.Message, m *mail.Message, rc routing.Recipient) (Reply, bool, error) {
-	s, found, err := p.setting(ctx, KindOutOfOffice, rc.Target)
-	if !found || err != nil {
-		return Reply{}, false, err
-	}
-	o, err := Of[OutOfOffice](s)
-	if err != nil {
-		return Reply{}, false, err
-	}
-	mb, err := p.Directory.Mailbox(ctx, rc.Target)
-	if fault.Is(err, fault.NotFound) {
-		return Reply{}, false, nil
-	}
-	if err != nil {
-		return Reply{}, false, err
-	}
-	if !o.Active(mb.TimeZone, msg.ReceivedAt) {
+	o, mb, found, err := mailboxSetting[OutOfOffice](ctx, p, KindOutOfOffice, rc.Target)
+	if !found || err != nil || !o.Active(mb.TimeZone, msg.ReceivedAt) {
 		return Reply{}, false, nil
 	}
 	_, end, _ := o.Period(mb.TimeZone)
@@ -169,12 +155,8 @@ func (p *Planner) outOfOffice(ctx context.Context, msg routing.Message, m *mail.
 }
 
 func (p *Planner) acknowledgement(ctx context.Context, msg routing.Message, m *mail.Message, rc routing.Recipient) (Reply, bool, error) {
-	s, found, err := p.setting(ctx, KindAcknowledgement, rc.Target)
-	if !found || err != nil {
-		return Reply{}, false, err
-	}
-	a, err := Of[Acknowledgement](s)
-	if err != nil || !a.Enabled {
+	a, found, err := setting[Acknowledgement](ctx, p, KindAcknowledgement, rc.Target)
+	if !found || err != nil || !a.Enabled {
 		return Reply{}, false, err
 	}
 	g, err := p.Directory.Group(ctx, rc.Target)
@@ -225,19 +207,8 @@ func (p *Planner) acknowledgement(ctx context.Context, msg routing.Message, m *m
 }
 
 func (p *Planner) closed(ctx context.Context, msg routing.Message, m *mail.Message, rc routing.Recipient) (Reply, bool, error) {
-	s, found, err := p.setting(ctx, KindClosed, rc.Target)
-	if !found || err != nil {
-		return Reply{}, false, err
-	}
-	n, err := Of[ClosedNotice](s)
-	if err != nil || !n.Enabled {
-		return Reply{}, false, err
-	}
-	mb, err := p.Directory.Mailbox(ctx, rc.Target)
-	if fault.Is(err, fault.NotFound) {
-		return Reply{}, false, nil
-	}
-	if err != nil {
+	n, mb, found, err := mailboxSetting[ClosedNotice](ctx, p, KindClosed, rc.Target)
+	if !found || err != nil || !n.Enabled {
 		return Reply{}, false, err
 	}
 	rp := reply{
@@ -307,15 +278,35 @@ func (p *Planner) finish(ctx context.Context, msg routing.Message, m *mail.Messa
 	return r, true, nil
 }
 
-func (p *Planner) setting(ctx context.Context, kind, id string) (directory.Setting, bool, error) {
+// setting reads the setting of a kind for a mailbox or group; found is false when it has none.
+func setting[T OutOfOffice | Acknowledgement | ClosedNotice](ctx context.Context, p *Planner, kind, id string) (T, bool, error) {
+	var zero T
 	if p.Settings == nil || id == "" {
-		return directory.Setting{}, false, nil
+		return zero, false, nil
 	}
 	s, err := p.Settings.Setting(ctx, kind, id)
 	if fault.Is(err, fault.NotFound) {
-		return s, false, nil
+		return zero, false, nil
 	}
-	return s, err == nil, err
+	if err != nil {
+		return zero, false, err
+	}
+	v, err := Of[T](s)
+	return v, err == nil, err
+}
+
+// mailboxSetting reads a mailbox's setting and the mailbox; found is false when either is
+// missing.
+func mailboxSetting[T OutOfOffice | ClosedNotice](ctx context.Context, p *Planner, kind, address string) (T, directory.Mailbox, bool, error) {
+	v, found, err := setting[T](ctx, p, kind, address)
+	if !found || err != nil {
+		return v, directory.Mailbox{}, false, err
+	}
+	mb, err := p.Directory.Mailbox(ctx, address)
+	if fault.Is(err, fault.NotFound) {
+		return v, mb, false, nil
+	}
+	return v, mb, err == nil, err
 }
 
 // chooseTemplate picks the text to answer in: in the language the setting names, else the
@@ -386,7 +377,7 @@ func location(zone string) *time.Location {
 	if zone == "" {
 		return time.UTC
 	}
-	loc, err := time.LoadLocation(zone)
+	loc, err := calendar.LoadZone(zone)
 	if err != nil {
 		return time.UTC
 	}

@@ -368,7 +368,7 @@ func (o OutOfOffice) Period(zone string) (start, end time.Time, err error) {
 	}
 	loc := time.UTC
 	if name != "" {
-		if loc, err = time.LoadLocation(name); err != nil || name == "Local" {
+		if loc, err = calendar.LoadZone(name); err != nil || name == "Local" {
 			return start, end, fault.InvalidField(op, field, "%q is not an IANA time zone", name)
 		}
 	}

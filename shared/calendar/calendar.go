@@ -72,7 +72,7 @@ func (c Calendar) Compile() (*Compiled, error) {
 		return nil, fault.InvalidField(op, "timeZone", "is required: an IANA time zone such as Europe/London")
 	}
 	// "Local" is the machine's zone: a calendar must mean the same on every machine.
-	loc, err := loadZone(c.TimeZone)
+	loc, err := LoadZone(c.TimeZone)
 	if err != nil || c.TimeZone == "Local" {
 		return nil, fault.InvalidField(op, "timeZone", "%q is not an IANA time zone", c.TimeZone)
 	}
@@ -132,11 +132,12 @@ func (c Calendar) Compile() (*Compiled, error) {
 }
 
 // zones caches time.LoadLocation, which reads the zone database from disk on every call, while
-// a calendar may be compiled for every message. Only valid names are kept, so it holds at most
-// the database's few hundred zones.
+// calendars, rules and replies load zones for every message. Only valid names are kept, so it
+// holds at most the database's few hundred zones.
 var zones sync.Map // name → *time.Location
 
-func loadZone(name string) (*time.Location, error) {
+// LoadZone is time.LoadLocation, cached: for everything in Mailroom that reads a zone per message.
+func LoadZone(name string) (*time.Location, error) {
 	if loc, ok := zones.Load(name); ok {
 		return loc.(*time.Location), nil
 	}

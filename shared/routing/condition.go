@@ -10,12 +10,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 
+	"github.com/mailroom/mailroom/shared/calendar"
 	"github.com/mailroom/mailroom/shared/mail"
 )
 
@@ -456,7 +456,7 @@ func normalizeTime(ck ruleChecker, at string, c Condition) (Condition, error) {
 	if c.TimeZone == "" {
 		return c, ck.bad(at+"timeZone", "is required (an IANA time zone such as \"Europe/London\")")
 	}
-	if _, err := loadZone(c.TimeZone); err != nil || c.TimeZone == "Local" {
+	if _, err := calendar.LoadZone(c.TimeZone); err != nil || c.TimeZone == "Local" {
 		return c, ck.bad(at+"timeZone", "%q is not an IANA time zone", c.TimeZone)
 	}
 	if len(c.Days) > 0 {
@@ -507,23 +507,6 @@ func normalizeTime(ck ruleChecker, at string, c Condition) (Condition, error) {
 }
 
 const minutesPerDay = 24 * 60
-
-// zones caches time.LoadLocation, which reads the zone database from disk on every call; a rule
-// set is compiled for every message. Only valid names are kept, so it holds at most the
-// database's few hundred zones.
-var zones sync.Map // name → *time.Location
-
-func loadZone(name string) (*time.Location, error) {
-	if loc, ok := zones.Load(name); ok {
-		return loc.(*time.Location), nil
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, err
-	}
-	zones.Store(name, loc)
-	return loc, nil
-}
 
 // parseClock reads "HH:MM" (24-hour) as minutes after midnight; "24:00" only as an end.
 func parseClock(s string, end bool) (int, error) {
@@ -865,7 +848,7 @@ type timeTest struct {
 }
 
 func newTimeTest(c Condition, pre string) (*timeTest, error) {
-	loc, err := loadZone(c.TimeZone)
+	loc, err := calendar.LoadZone(c.TimeZone)
 	if err != nil {
 		return nil, err
 	}

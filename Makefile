@@ -75,3 +75,6 @@ build-SesEventsFunction:
 
 build-ModerationSweepFunction:
 	$(LAMBDA_BUILD) ./functions/moderation/bootstrap
+
+build-SlaSweepFunction:
+	$(LAMBDA_BUILD) ./functions/slasweep/bootstrap

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/mailroom/mailroom/functions/admin"
 	moderationsweep "github.com/mailroom/mailroom/functions/moderation"
 	"github.com/mailroom/mailroom/functions/sesevents"
+	"github.com/mailroom/mailroom/functions/slasweep"
 	"github.com/mailroom/mailroom/infra/devstack"
 	"github.com/mailroom/mailroom/infra/devstack/apigw"
 	"github.com/mailroom/mailroom/infra/devstack/seslocal"
@@ -97,27 +99,24 @@ for the admin API with "mailroom login --role admin".`,
 			}
 			// SES's configuration-set events go to the SES events function, as EventBridge
 			// would deliver them: bounces and complaints suspend destinations.
-			events, err := sesevents.New(sesevents.Config{StateTable: resourceName(resources, "StateTable")}, clients, log.With("function", "sesevents"))
+			events, err := sesevents.New(sesevents.Config{
+				StateTable: resourceName(resources, "StateTable"), DirectoryTable: resourceName(resources, "DirectoryTable"),
+			}, clients, log.With("function", "sesevents"))
 			if err != nil {
 				return err
 			}
-			// The hourly moderation sweep, as EventBridge Scheduler runs it.
+			// The scheduled sweeps, as EventBridge Scheduler runs them: moderation hourly, SLA
+			// every 15 minutes.
 			sweep := moderationsweep.New(moderationsweep.Config{
 				DirectoryTable: resourceName(resources, "DirectoryTable"), StateTable: resourceName(resources, "StateTable"),
 				ConfigurationSet: "mailroom-outbound", Batch: 500,
 			}, clients, log.With("function", "moderation-sweep"))
-			go func() {
-				tick := time.NewTicker(time.Hour)
-				defer tick.Stop()
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-tick.C:
-						_ = sweep.Handle(ctx) // it logs its own failures; the next hour retries
-					}
-				}
-			}()
+			slaSweep := slasweep.New(slasweep.Config{
+				DirectoryTable: resourceName(resources, "DirectoryTable"), StateTable: resourceName(resources, "StateTable"),
+				ConfigurationSet: "mailroom-outbound", LinkBaseURL: "http://" + apiListener.Addr().String(), Batch: 500,
+			}, clients, log.With("function", "sla-sweep"))
+			go every(ctx, time.Hour, sweep.Handle)
+			go every(ctx, 15*time.Minute, slaSweep.Handle)
 			stack.SES().SetOnEvent(func(e seslocal.Event) {
 				b, err := e.EventBridgeJSON()
 				if err == nil {
@@ -253,4 +252,19 @@ Try it:
 Ctrl-C stops everything; data stays in the state directory for the next run.
 `, info.SMTP, strings.Join(info.Domains, ", "), info.API, info.SESUI, ep.DynamoDB, info.Table, ep.S3, info.Bucket,
 		info.Domains[0], host, port, info.Domains[0], info.Bucket)
+}
+
+// every runs f each period until ctx ends, as a schedule would; f logs its own failures, and the
+// next run retries.
+func every(ctx context.Context, period time.Duration, f func(context.Context) error) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			_ = f(ctx)
+		}
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -22,6 +24,7 @@ import (
 	"github.com/mailroom/mailroom/shared/compose"
 	"github.com/mailroom/mailroom/shared/delivery"
 	"github.com/mailroom/mailroom/shared/destinations"
+	"github.com/mailroom/mailroom/shared/directory"
 	"github.com/mailroom/mailroom/shared/dynamo"
 	"github.com/mailroom/mailroom/shared/fault"
 	"github.com/mailroom/mailroom/shared/links"
@@ -30,6 +33,7 @@ import (
 	"github.com/mailroom/mailroom/shared/routing"
 	"github.com/mailroom/mailroom/shared/s3store"
 	"github.com/mailroom/mailroom/shared/sesmail"
+	"github.com/mailroom/mailroom/shared/sla"
 )
 
 // Config is read from the environment once, at start.
@@ -62,6 +66,9 @@ type Config struct {
 	// the rules.
 	AutoReplyCap    int           `env:"AUTOREPLY_CAP" envDefault:"3"`
 	AutoReplyWindow time.Duration `env:"AUTOREPLY_WINDOW" envDefault:"24h"`
+	// JournalAddresses receive a copy of what staff send (their mail system's journal, or a Bcc):
+	// a copy that replies in a conversation answers it.
+	JournalAddresses []string `env:"JOURNAL_ADDRESSES" envSeparator:","`
 }
 
 // Handler turns SES receipt events into archive, routing and delivery calls.
@@ -74,6 +81,7 @@ type Handler struct {
 	delivery *delivery.Service
 	holds    *moderation.Service
 	replies  *autoreply.Planner
+	sla      *sla.Service
 	log      *slog.Logger
 }
 
@@ -111,8 +119,15 @@ func New(cfg Config, clients awsclient.Clients, log *slog.Logger) *Handler {
 			Ledger:    dynamo.NewAutoReplies(clients.DynamoDB, cfg.StateTable),
 			Limits:    autoreply.Limits{Cap: cfg.AutoReplyCap, Window: cfg.AutoReplyWindow},
 		},
+		sla: &sla.Service{
+			Store:    dynamo.NewConversations(clients.DynamoDB, cfg.StateTable),
+			Policies: sla.Policies{Settings: dir},
+			Now:      time.Now,
+		},
 		log: log,
 	}
+	// An acknowledgement promises what the group's SLA policy computes, where it has one.
+	h.replies.Promise = h.sla
 	// One key signs every link Mailroom writes; the state table keeps it.
 	signer := &links.Signer{Now: time.Now, Key: func(ctx context.Context) ([]byte, error) {
 		return dynamo.LinkKey(ctx, clients.DynamoDB, cfg.StateTable)
@@ -197,13 +212,76 @@ func (h *Handler) handle(ctx context.Context, rec events.SimpleEmailRecord) erro
 		"sesMessageId", res.Record.ID, "recipients", outcomes(dec), "forwards", len(dec.Forwards),
 		"sends", len(rep.Sent), "skipped", rep.Skipped, "bounces", rep.Bounced, "held", len(dec.Holds),
 		"oversize", rep.Oversize, "unsettled", rep.Unsettled)
-	return errors.Join(err, h.hold(ctx, in, res, dec), h.reply(ctx, dm, res, facts, dec))
+	convs, tErr := h.track(ctx, in, res, facts, dec, rep)
+	return errors.Join(err, h.hold(ctx, in, res, dec), tErr, h.reply(ctx, dm, res, facts, dec, convs))
+}
+
+// track opens or continues the SLA conversations of the queues the message was delivered to,
+// and answers them when a colleague's reply reaches a queue or a journal address. It returns the
+// conversation of each queue, by queue ("group:support"). Mail a machine sent is neither a
+// request nor an answer; spam and viruses are no requests.
+func (h *Handler) track(ctx context.Context, in archive.Received, res archive.Result, facts routing.Message, dec routing.Decision, rep delivery.Report) (map[string]string, error) {
+	m := res.Message
+	if v := autoreply.Automatic(autoreply.Incoming{
+		Kind: autoreply.KindAcknowledgement, EnvelopeFrom: in.EnvelopeFrom, Header: m.Header,
+		ContentType: m.ContentType, ContentTypeParams: m.ContentTypeParams, PartTypes: autoreply.PartTypesOf(m),
+	}); !v.Reply {
+		return nil, nil
+	}
+	if facts.Verdicts.Spam == routing.VerdictFail || facts.Verdicts.Virus == routing.VerdictFail {
+		return nil, nil
+	}
+	msg := sla.Message{
+		MessageID: m.MessageID, InReplyTo: m.InReplyTo, References: m.References,
+		From: facts.Sender, Subject: m.Subject, Language: m.ContentLanguage, At: in.ReceivedAt,
+	}
+	if msg.MessageID == "" {
+		msg.MessageID = in.ID + "@ses"
+	}
+	for _, s := range rep.Sent {
+		if s.SESID != "" {
+			msg.SESMessageIDs = append(msg.SESMessageIDs, s.SESID)
+		}
+	}
+	for _, r := range in.Recipients {
+		if slices.Contains(h.cfg.JournalAddresses, strings.ToLower(r)) {
+			if !facts.Internal {
+				return nil, nil // only the organisation's own mail is staff mail
+			}
+			convs, err := h.sla.StaffSent(ctx, msg)
+			for _, c := range convs {
+				h.log.InfoContext(ctx, "conversation answered", "sesMessageId", in.ID, "conversation", c.ID, "queue", c.Queue)
+			}
+			return nil, err
+		}
+	}
+	out := map[string]string{}
+	var errs []error
+	for _, rc := range dec.Recipients {
+		if rc.Outcome != routing.Deliver || (rc.Kind != directory.KindGroup && rc.Kind != directory.KindMailbox) {
+			continue
+		}
+		q := sla.Queue(rc.Kind, rc.Target)
+		if _, done := out[q]; done {
+			continue
+		}
+		c, ok, err := h.sla.Received(ctx, q, dec.SLA, msg, facts.Internal)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ok {
+			out[q] = c.ID
+			h.log.InfoContext(ctx, "conversation", "sesMessageId", in.ID, "conversation", c.ID, "queue", q, "state", c.State)
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // reply sends the automatic replies the message gets: out-of-office, acknowledgement, closed
 // mailbox. Each goes once however often the invocation is retried (the delivery ledger keeps
 // it), and is remembered for its sender only once sent.
-func (h *Handler) reply(ctx context.Context, dm delivery.Message, res archive.Result, msg routing.Message, dec routing.Decision) error {
+func (h *Handler) reply(ctx context.Context, dm delivery.Message, res archive.Result, msg routing.Message, dec routing.Decision, convs map[string]string) error {
 	replies, err := h.replies.Plan(ctx, msg, res.Message, dec)
 	if err != nil {
 		return err
@@ -228,7 +306,7 @@ func (h *Handler) reply(ctx context.Context, dm delivery.Message, res archive.Re
 				"responder", r.Responder, "err", err)
 			continue
 		}
-		sent, skipped, err := h.delivery.SendGenerated(ctx, dm, "autoreply:"+r.Responder, r.From.Address, r.To, buf.Bytes())
+		sent, skipped, err := h.delivery.SendGenerated(ctx, dm, "autoreply:"+r.Responder, r.From.Address, []string{r.To}, buf.Bytes())
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -245,6 +323,12 @@ func (h *Handler) reply(ctx context.Context, dm delivery.Message, res archive.Re
 		}
 		h.log.InfoContext(ctx, "auto-reply sent", "sesMessageId", dm.ID, "kind", r.Kind,
 			"responder", r.Responder, "sesReplyId", sent.SESID, "already", sent.Again)
+		// A customer who answers the acknowledgement names SES's id for it.
+		if id := convs[r.Responder]; id != "" && sent.SESID != "" {
+			if err := h.sla.Thread(ctx, id, []string{sent.SESID}); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

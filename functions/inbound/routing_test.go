@@ -37,6 +37,8 @@ type world struct {
 	ext    string // an external domain, unique per test
 	admin  directory.Call
 	seq    atomic.Int64
+	// at, when set, is when the next message arrives; now when zero.
+	at time.Time
 	// explainDiffers turns off the check that delivery did what explain said, for the one
 	// case explain cannot see: a Message-ID that already passed through a group in another
 	// inbound message (the state table's loop marks).
@@ -126,6 +128,9 @@ func (w *world) deliver(t *testing.T, raw string, envelopeFrom string, verdicts 
 	id := fmt.Sprintf("%s-%d", strings.ReplaceAll(w.domain, ".", "-"), w.seq.Add(1))
 	w.receive(t, id, []byte(raw))
 	at := time.Now().UTC()
+	if !w.at.IsZero() {
+		at = w.at.UTC()
+	}
 	ev := sesEvent(id, at, recipients...)
 	rec := &ev.Records[0]
 	rec.SES.Mail.Source = envelopeFrom

@@ -18,6 +18,19 @@ import (
 // or reject. Events Mailroom does not record (opens, clicks, rendering failures, subscriptions)
 // yield none. An event that is not one of these is fault.Invalid.
 func ParseEvent(data []byte) ([]destinations.Outcome, error) {
+	records, err := ParseRecords(data)
+	if err != nil {
+		return nil, err
+	}
+	var out []destinations.Outcome
+	for _, r := range records {
+		out = append(out, outcomes(r)...)
+	}
+	return out, nil
+}
+
+// ParseRecords reads the SES records in an EventBridge or SNS event, as ParseEvent does.
+func ParseRecords(data []byte) ([]sesnotify.Record, error) {
 	const op = "sesevents.ParseEvent"
 	var shape struct {
 		Records    json.RawMessage `json:"Records"`
@@ -38,13 +51,13 @@ func ParseEvent(data []byte) ([]destinations.Outcome, error) {
 		}
 		// SNS hands Lambda one record per invocation, so refusing the event for a bad record loses
 		// no other.
-		var out []destinations.Outcome
+		var out []sesnotify.Record
 		for _, rec := range ev.Records {
 			r, err := sesnotify.FromSNS(asEventRecord(rec))
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, outcomes(r)...)
+			out = append(out, r)
 		}
 		return out, nil
 	case shape.Source != "" || shape.DetailType != "":
@@ -56,7 +69,7 @@ func ParseEvent(data []byte) ([]destinations.Outcome, error) {
 		if err != nil {
 			return nil, err
 		}
-		return outcomes(r), nil
+		return []sesnotify.Record{r}, nil
 	}
 	return nil, fault.New(fault.Invalid, op, "neither an EventBridge event (source, detail-type) nor an SNS event (Records)")
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/mailroom/mailroom/shared/destinations"
 	"github.com/mailroom/mailroom/shared/dynamo"
 	"github.com/mailroom/mailroom/shared/fault"
+	"github.com/mailroom/mailroom/shared/sla"
 )
 
 // Config is read from the environment once, at start.
@@ -25,11 +26,16 @@ type Config struct {
 	NotifyTo string `env:"NOTIFY_TO"`
 	// NotifyFrom sends the notices, an address SES may send from; empty, NotifyTo itself.
 	NotifyFrom string `env:"NOTIFY_FROM"`
+	// DirectoryTable holds the SLA policies and calendars: a staff reply sent through SES
+	// answers its conversation.
+	DirectoryTable string `env:"DIRECTORY_TABLE"`
 }
 
 // Handler turns SES events into outcomes for the destinations service.
 type Handler struct {
 	svc *destinations.Service
+	// sla sees staff replies sent through SES; nil when the function has no directory table.
+	sla *sla.Service
 	log *slog.Logger
 }
 
@@ -54,7 +60,21 @@ func New(cfg Config, clients awsclient.Clients, log *slog.Logger) (*Handler, err
 		Notifier: logged{next: notifier, log: log},
 		Now:      time.Now,
 	}
-	return NewHandler(svc, log), nil
+	h := NewHandler(svc, log)
+	if cfg.DirectoryTable != "" {
+		h.WithSLA(&sla.Service{
+			Store:    dynamo.NewConversations(clients.DynamoDB, cfg.StateTable),
+			Policies: sla.Policies{Settings: dynamo.NewDirectory(clients.DynamoDB, cfg.DirectoryTable, "")},
+			Now:      time.Now,
+		})
+	}
+	return h, nil
+}
+
+// WithSLA makes staff replies seen in send events answer their conversations.
+func (h *Handler) WithSLA(svc *sla.Service) *Handler {
+	h.sla = svc
+	return h
 }
 
 // NewHandler serves svc.
@@ -68,20 +88,28 @@ func NewHandler(svc *destinations.Service, log *slog.Logger) *Handler {
 // after its retries, sends it to the on-failure destination; outcomes recorded before the failure
 // are recognised on the retry and not counted twice.
 func (h *Handler) Handle(ctx context.Context, ev json.RawMessage) error {
-	outcomes, err := ParseEvent(ev)
+	records, err := ParseRecords(ev)
 	if err != nil {
 		h.log.WarnContext(ctx, "SES event skipped", "err", err)
 		return nil
 	}
-	if len(outcomes) == 0 {
+	if err := h.answered(ctx, records); err != nil {
+		h.log.ErrorContext(ctx, "SLA tracking failed", "kind", fault.KindOf(err).String(), "err", err)
+		return fmt.Errorf("sesevents: %w", err)
+	}
+	var list []destinations.Outcome
+	for _, r := range records {
+		list = append(list, outcomes(r)...)
+	}
+	if len(list) == 0 {
 		return nil
 	}
-	first := outcomes[0]
-	attrs := []any{"sesMessageId", first.SESMessageID, "type", first.Type, "destinations", len(outcomes)}
+	first := list[0]
+	attrs := []any{"sesMessageId", first.SESMessageID, "type", first.Type, "destinations", len(list)}
 	if first.BounceType != "" {
 		attrs = append(attrs, "bounceType", first.BounceType)
 	}
-	err = h.svc.Record(ctx, outcomes)
+	err = h.svc.Record(ctx, list)
 	switch {
 	case err == nil:
 		h.log.InfoContext(ctx, "outcomes recorded", attrs...)

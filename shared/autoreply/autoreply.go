@@ -14,6 +14,9 @@ const (
 	KindOutOfOffice     = "out-of-office"   // a person's vacation reply
 	KindAcknowledgement = "acknowledgement" // a group's "we received your message"
 	KindClosed          = "closed-mailbox"  // "no longer with us, write to …"
+	// KindHolding is an SLA policy's "we need more time" to a customer whose answer is late;
+	// it has shipped texts but no setting of its own.
+	KindHolding = "holding"
 )
 
 // Incoming is what the decision to reply looks at: one received message, as seen by one

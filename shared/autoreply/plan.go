@@ -21,8 +21,9 @@ type Store interface {
 	Setting(ctx context.Context, kind, id string) (directory.Setting, error)
 }
 
-// Promiser gives the time a group promises to answer a message by, from its SLA policy; ok is
-// false when the group has none, and its acknowledgement's own promise applies.
+// Promiser gives the time a group promises to answer a message by, from its SLA policy, in the
+// zone of the policy's calendar (the reply shows it there); ok is false when the group has none,
+// and its acknowledgement's own promise applies.
 type Promiser interface {
 	Promise(ctx context.Context, group string, received time.Time) (by time.Time, hours string, ok bool, err error)
 }
@@ -184,7 +185,8 @@ func (p *Planner) acknowledgement(ctx context.Context, msg routing.Message, m *m
 	}
 	switch {
 	case ok:
-		vars.PromisedBy = by
+		// The policy's calendar, in its zone, takes the place of the acknowledgement's.
+		vars.PromisedBy, vars.Location = by, by.Location()
 		if hours != "" {
 			vars.BusinessHours = hours
 		}

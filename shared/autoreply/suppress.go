@@ -69,6 +69,28 @@ func Suppress(in Incoming) Verdict {
 	return Verdict{Reply: true}
 }
 
+// automaticRules are the rules that tell mail a machine sent (a bounce, an automatic reply, a
+// list post) from mail a person wrote, whoever would answer it.
+var automaticRules = map[string]bool{
+	"null-sender": true, "system-sender": true, "auto-submitted": true, "list-headers": true,
+	"precedence": true, "delivery-report": true, "other-auto-reply-markers": true, "non-delivery-subject": true,
+}
+
+// Automatic says whether a message was sent by a machine rather than written by a person, and
+// which rule says so: for SLA tracking, where a customer's out-of-office reply is no follow-up
+// and a colleague's automatic reply no answer.
+func Automatic(in Incoming) Verdict {
+	for _, r := range suppressRules {
+		if !automaticRules[r.ID] {
+			continue
+		}
+		if saw := r.check(&in); saw != "" {
+			return Verdict{Rule: r.ID, Reason: saw + " (" + r.Source + ")", Source: r.Source}
+		}
+	}
+	return Verdict{Reply: true}
+}
+
 // Rules lists the rules Suppress applies, in the order it applies them.
 func Rules() []Rule {
 	list := make([]Rule, len(suppressRules))

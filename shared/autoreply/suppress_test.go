@@ -849,3 +849,28 @@ func corpusEnvelope(m *mail.Message) string {
 	}
 	return ""
 }
+
+func TestAutomaticIsMachineMailOnly(t *testing.T) {
+	person := personalMessage(KindAcknowledgement)
+	if v := Automatic(person); !v.Reply {
+		t.Fatalf("a person's message is automatic: %+v", v)
+	}
+	// Spam and a message not addressed to the mailbox are reasons not to reply, not signs of a
+	// machine.
+	spammy := verdicts(func(v *routing.Verdicts) { v.Spam = "FAIL" })
+	if v := Automatic(spammy); !v.Reply {
+		t.Errorf("a spam verdict made the message automatic: %+v", v)
+	}
+	for _, field := range [][2]string{{"Auto-Submitted", "auto-replied"}, {"Precedence", "bulk"}, {"List-Id", "<a.lists.test>"}} {
+		in := personalMessage(KindAcknowledgement)
+		addFields(&in, field[0], field[1])
+		if v := Automatic(in); v.Reply {
+			t.Errorf("%s: %s is not automatic", field[0], field[1])
+		}
+	}
+	bounce := personalMessage(KindAcknowledgement)
+	bounce.EnvelopeFrom = ""
+	if v := Automatic(bounce); v.Reply || v.Rule != "null-sender" {
+		t.Errorf("a bounce: %+v", v)
+	}
+}

@@ -12,7 +12,7 @@ import (
 
 var (
 	kl    = time.FixedZone("+08", 8*3600)
-	kinds = []string{KindOutOfOffice, KindAcknowledgement, KindClosed}
+	kinds = []string{KindOutOfOffice, KindAcknowledgement, KindClosed, KindHolding}
 	full  = Vars{
 		SenderName:      "Ana Lima",
 		SenderAddress:   "ana@gmail.com",

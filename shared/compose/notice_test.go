@@ -88,6 +88,22 @@ func rejection() RejectionOptions {
 	}
 }
 
+func escalation(breach bool) EscalationOptions {
+	g := gen
+	g.Zone = kl
+	o := EscalationOptions{
+		Generated: g, Queue: mail.Address{Name: "Support", Address: "support@example.com"},
+		To: []string{"lead@example.com", "manager@example.com"}, Breach: breach, Token: "[#C7K2QX9PA]",
+		Customer: "bo@client.example", Subject: "Invoice 2026-118 is wrong", Policy: "Standard support",
+		Target: "first response", Opened: now.Add(-30 * time.Hour), Due: now, Waited: 6*time.Hour + 30*time.Minute,
+		Link: "https://admin.example.com/conversations/C7K2QX9PA",
+	}
+	if breach {
+		o.Waited, o.Holding = 8*time.Hour, now.Add(24*time.Hour)
+	}
+	return o
+}
+
 var kinds = []struct {
 	name  string
 	write func(*bytes.Buffer) error
@@ -98,6 +114,8 @@ var kinds = []struct {
 	{"oversize-sender", func(b *bytes.Buffer) error { return OversizeSenderNotice(b, oversizeSender()) }, "auto-replied"},
 	{"moderation-request", func(b *bytes.Buffer) error { return ModerationRequest(b, moderation()) }, "auto-generated"},
 	{"moderation-rejected", func(b *bytes.Buffer) error { return ModerationRejected(b, rejection()) }, "auto-replied"},
+	{"sla-warning", func(b *bytes.Buffer) error { return Escalation(b, escalation(false)) }, "auto-generated"},
+	{"sla-breach", func(b *bytes.Buffer) error { return Escalation(b, escalation(true)) }, "auto-generated"},
 	{"oversize-non-ascii", func(b *bytes.Buffer) error {
 		o := oversize()
 		o.From = mail.Address{Name: "张伟", Address: "zhang.wei@example.cn"}
@@ -258,6 +276,11 @@ func TestGeneratedInjection(t *testing.T) {
 			o.Subject, o.To, o.Group.Name, o.Reason = evil, evilAddr, evil, evil
 			return ModerationRejected(b, o)
 		},
+		"sla": func(b *bytes.Buffer) error {
+			o := escalation(true)
+			o.Subject, o.Customer, o.Queue.Name, o.Token, o.Policy = evil, evil, evil, evil, evil
+			return Escalation(b, o)
+		},
 	}
 	for name, write := range writes {
 		t.Run(name, func(t *testing.T) {
@@ -315,6 +338,12 @@ func TestGeneratedErrors(t *testing.T) {
 			o.Approve = "/relative"
 			return ModerationRequest(b, o)
 		}, "Approve"},
+		{"escalation without contacts", func(b *bytes.Buffer) error { o := escalation(false); o.To = nil; return Escalation(b, o) }, "To"},
+		{"escalation injected contact", func(b *bytes.Buffer) error {
+			o := escalation(false)
+			o.To = []string{"a@b.test\r\nBcc: x@y.test"}
+			return Escalation(b, o)
+		}, "To"},
 		{"rejected bad to", func(b *bytes.Buffer) error {
 			o := rejection()
 			o.To.Address = "nobody"

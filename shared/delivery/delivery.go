@@ -482,23 +482,31 @@ func SuspendedSet(d interface {
 	}
 }
 
-// SendGenerated sends a message Mailroom wrote in answer to m (an automatic reply) from from to
-// one address, once however often the invocation is retried: the ledger keeps it under m and via.
-// already is true when an earlier attempt sent it; skipped when the address is suspended (it
-// bounced hard or complained), and nothing is sent.
-func (s *Service) SendGenerated(ctx context.Context, m Message, via, from, to string, raw []byte) (sent Sent, skipped bool, err error) {
-	to = strings.ToLower(to)
+// SendGenerated sends a message Mailroom wrote about m (an automatic reply, an escalation)
+// from from to the addresses to, once however often the invocation is retried: the ledger keeps
+// it under m and via. Suspended addresses (they bounced hard or complained) are left out; skipped
+// is true when none is left and nothing was sent. Sent.Again says an earlier attempt sent it.
+func (s *Service) SendGenerated(ctx context.Context, m Message, via, from string, to []string, raw []byte) (sent Sent, skipped bool, err error) {
+	var list []string
+	suspended := map[string]bool{}
 	if s.Suspended != nil {
-		suspended, err := s.Suspended(ctx)
-		if err != nil {
+		if suspended, err = s.Suspended(ctx); err != nil {
 			return Sent{}, false, err
 		}
-		if suspended[to] {
-			return Sent{}, true, nil
+	}
+	for _, a := range to {
+		if a = strings.ToLower(a); !suspended[a] && !slices.Contains(list, a) {
+			list = append(list, a)
 		}
 	}
+	if len(list) == 0 {
+		return Sent{}, true, nil
+	}
+	if len(list) > MaxRecipients {
+		return Sent{}, false, fault.InvalidField("delivery.SendGenerated", "to", "at most %d recipients", MaxRecipients)
+	}
 	var rep Report
-	if err := s.sendBatches(ctx, m, via, from, []string{to}, raw, &rep); err != nil {
+	if err := s.sendBatches(ctx, m, via, from, list, raw, &rep); err != nil {
 		return Sent{}, false, err
 	}
 	return rep.Sent[0], false, nil

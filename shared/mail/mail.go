@@ -359,6 +359,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// MessageIDs extracts the message ids, without angle brackets, of a Message-ID, In-Reply-To or
+// References value, as Parse does.
+func MessageIDs(v string) []string { return msgIDs(v) }
+
 // msgIDs extracts message ids, without angle brackets, from Message-ID, In-Reply-To or References.
 // Ids written without brackets are accepted when they contain "@".
 func msgIDs(v string) []string {

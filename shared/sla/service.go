@@ -164,11 +164,7 @@ func (s *Service) StaffSent(ctx context.Context, m Message) ([]Conversation, err
 				out = append(out, c)
 				return nil // applied already
 			}
-			p, err := s.Policies.Policy(ctx, c.Policy)
-			if err != nil {
-				return err
-			}
-			k, err := s.clock(ctx, p)
+			k, err := s.clockOf(ctx, c)
 			if err != nil {
 				return err
 			}
@@ -233,11 +229,7 @@ func (s *Service) change(ctx context.Context, id string, f func(k clock, c *Conv
 		if err != nil {
 			return err
 		}
-		p, err := s.Policies.Policy(ctx, c.Policy)
-		if err != nil {
-			return err
-		}
-		k, err := s.clock(ctx, p)
+		k, err := s.clockOf(ctx, c)
 		if err != nil {
 			return err
 		}
@@ -312,7 +304,9 @@ func (s *Service) Sweep(ctx context.Context, n Notifier, limit int) (SweepReport
 	for _, c := range due {
 		rep.Looked++
 		if err := s.sweepOne(ctx, n, c, now, &rep); err != nil {
-			if fault.Is(err, fault.Conflict) {
+			// Changed by someone else meanwhile (the next sweep sees it), or its policy was
+			// deleted (nothing to hold it to): neither fails the sweep.
+			if fault.Is(err, fault.Conflict) || fault.Is(err, fault.NotFound) {
 				rep.Skipped++
 				continue
 			}
@@ -325,14 +319,11 @@ func (s *Service) Sweep(ctx context.Context, n Notifier, limit int) (SweepReport
 func (s *Service) sweepOne(ctx context.Context, n Notifier, c Conversation, now time.Time, rep *SweepReport) error {
 	expect := c.Version
 	if c.State == Waiting {
-		p, err := s.Policies.Policy(ctx, c.Policy)
+		k, err := s.clockOf(ctx, c)
 		if err != nil {
 			return err
 		}
-		k, err := s.clock(ctx, p)
-		if err != nil {
-			return err
-		}
+		p := k.p
 		if !c.Warned && !now.Before(c.WarnAt) {
 			if err := n.Escalate(ctx, c, p, NoticeWarning); err != nil {
 				return err
@@ -521,6 +512,15 @@ func tokenIn(subject string) string {
 		return m[1]
 	}
 	return ""
+}
+
+// clockOf is the clock of a conversation's policy.
+func (s *Service) clockOf(ctx context.Context, c Conversation) (clock, error) {
+	p, err := s.Policies.Policy(ctx, c.Policy)
+	if err != nil {
+		return clock{}, err
+	}
+	return s.clock(ctx, p)
 }
 
 func (s *Service) clock(ctx context.Context, p Policy) (clock, error) {

@@ -175,11 +175,14 @@ func TestHTTPConventions(t *testing.T) {
 		case "POST":
 			switch o.name {
 			case "POST /directory/import", "POST /routing/explain", "POST /autoreplies/preview",
-				"POST /moderation/{id}/approve", "POST /moderation/{id}/reject", "POST /moderation/{id}/decide":
-				// An import is idempotent by its content (a repeat reports every record unchanged);
-				// explain and preview change nothing; approving, rejecting and deciding through a link are
-				// idempotent by the hold's state (a repeat approval completes the release and sends
-				// nothing twice, a repeat rejection is a 409 that changes nothing).
+				"POST /moderation/{id}/approve", "POST /moderation/{id}/reject", "POST /moderation/{id}/decide",
+				"POST /calendars/{id}/holidays", "POST /conversations/{id}/pause", "POST /conversations/{id}/resume":
+				// An import is idempotent by its content (a repeat reports every record unchanged,
+				// a holiday feed imported again adds no date); explain and preview change nothing;
+				// approving, rejecting and deciding through a link are idempotent by the hold's state
+				// (a repeat approval completes the release and sends nothing twice, a repeat
+				// rejection is a 409 that changes nothing), and pausing and resuming a conversation
+				// by the conversation's (a second pause or resume is a 409 that changes nothing).
 				if has("IdempotencyKey") {
 					t.Errorf("%s: takes Idempotency-Key, which the handler ignores", o.name)
 				}

@@ -27,6 +27,7 @@ import (
 	"github.com/mailroom/mailroom/shared/routing"
 	"github.com/mailroom/mailroom/shared/s3store"
 	"github.com/mailroom/mailroom/shared/sesmail"
+	"github.com/mailroom/mailroom/shared/sla"
 )
 
 // Config is read from the environment once, at start.
@@ -69,6 +70,8 @@ type Handler struct {
 	// replies plans the automatic replies a previewed message gets; its Ledger, which says who
 	// was already answered, is nil without a state table.
 	replies *autoreply.Planner
+	// sla answers /conversations and /reports/sla; nil as destinations is.
+	sla *sla.Service
 }
 
 // replays reads remembered answers to idempotent requests.
@@ -87,6 +90,7 @@ func New(cfg Config, clients awsclient.Clients, log *slog.Logger) (*Handler, err
 		h.replies.Ledger = dynamo.NewAutoReplies(clients.DynamoDB, cfg.StateTable)
 		dests := &destinations.Service{Store: dynamo.NewDestinations(clients.DynamoDB, cfg.StateTable), Now: time.Now}
 		h.WithDestinations(dests)
+		h.WithSLA(&sla.Service{Store: dynamo.NewConversations(clients.DynamoDB, cfg.StateTable), Policies: sla.Policies{Settings: store}, Now: time.Now})
 		if cfg.MailBucket != "" {
 			// One key signs every link Mailroom writes; the state table keeps it.
 			signer := &links.Signer{Now: time.Now, Key: func(ctx context.Context) ([]byte, error) {

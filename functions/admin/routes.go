@@ -17,6 +17,7 @@ import (
 	"github.com/mailroom/mailroom/shared/directory"
 	"github.com/mailroom/mailroom/shared/fault"
 	"github.com/mailroom/mailroom/shared/routing"
+	"github.com/mailroom/mailroom/shared/sla"
 )
 
 // route is a handler that knows the caller.
@@ -87,6 +88,21 @@ func (h *Handler) register() {
 	h.handle("GET /destinations/{address}", h.destination)
 	h.handle("GET /destinations/{address}/outcomes", h.destinationOutcomes)
 	h.handle("DELETE /destinations/{address}/suspension", h.reinstateDestination)
+
+	// SLA (sla.go): policies and business calendars are settings like routing rules; conversations
+	// and reports come from the state table.
+	pols := slaSettings[sla.Policy]{d: d, kind: sla.PolicySetting(policyDirectory(d.Store)), of: sla.PolicyOf, key: policyKey}
+	resource(h, "sla/policies", "id", pols.list, pols.create, pols.get, pols.update, pols.delete,
+		func(x sla.Policy) (string, int64) { return x.ID, x.Version })
+	cals := slaSettings[sla.CalendarSetting]{d: d, kind: sla.CalendarSettingKind(), of: sla.CalendarOf, key: calendarKey}
+	resource(h, "calendars", "id", cals.list, cals.create, cals.get, cals.update, h.deleteCalendar,
+		func(x sla.CalendarSetting) (string, int64) { return x.ID, x.Version })
+	h.handle("POST /calendars/{id}/holidays", h.importHolidays)
+	h.handle("GET /conversations", h.listConversations)
+	h.handle("GET /conversations/{id}", h.conversation)
+	h.handle("POST /conversations/{id}/pause", h.pauseConversation)
+	h.handle("POST /conversations/{id}/resume", h.resumeConversation)
+	h.handle("GET /reports/sla", h.slaReport)
 
 	// Moderation of held mail (moderation.go). The decide pages are public: the signed link
 	// in the moderation request is their authorization.

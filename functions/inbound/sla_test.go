@@ -188,7 +188,7 @@ func staffSendEvent(t *testing.T, from, to, messageID, inReplyTo string, at time
 		"eventType": "Send",
 		"mail": map[string]any{
 			"timestamp": at.UTC().Format(time.RFC3339Nano), "source": from, "messageId": "0100staff-" + strings.Trim(messageID, "<>"),
-			"sourceArn": "arn:aws:ses:us-east-1:123456789012:identity/" + from[strings.IndexByte(from, '@')+1:],
+			"sourceArn":        "arn:aws:ses:us-east-1:123456789012:identity/" + from[strings.IndexByte(from, '@')+1:],
 			"sendingAccountId": "123456789012", "destination": []string{to}, "headersTruncated": false,
 			"headers": []map[string]string{
 				{"name": "From", "value": from}, {"name": "To", "value": to}, {"name": "Subject", "value": "Re: Invoice 2026-118 is wrong"},

@@ -224,6 +224,9 @@ func (s *Service) Resume(ctx context.Context, id string) (Conversation, error) {
 
 func (s *Service) change(ctx context.Context, id string, f func(k clock, c *Conversation, now time.Time) error) (Conversation, error) {
 	var out Conversation
+	// f's refusal (not waiting, not paused) is a Conflict for the caller, but not one a retry
+	// cures: kept apart from the write's.
+	var refused error
 	err := s.retry(func() error {
 		c, err := s.Store.Conversation(ctx, id)
 		if err != nil {
@@ -234,13 +237,16 @@ func (s *Service) change(ctx context.Context, id string, f func(k clock, c *Conv
 			return err
 		}
 		expect := c.Version
-		if err := f(k, &c, s.now()); err != nil {
-			return err
+		if refused = f(k, &c, s.now()); refused != nil {
+			return nil
 		}
 		c.Version = expect + 1
 		out = c
 		return s.Store.Put(ctx, c, expect, nil)
 	})
+	if refused != nil {
+		return Conversation{}, refused
+	}
 	return out, err
 }
 

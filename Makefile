@@ -78,3 +78,6 @@ build-ModerationSweepFunction:
 
 build-SlaSweepFunction:
 	$(LAMBDA_BUILD) ./functions/slasweep/bootstrap
+
+build-RetentionFunction:
+	$(LAMBDA_BUILD) ./functions/retention/bootstrap

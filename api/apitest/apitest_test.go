@@ -363,6 +363,8 @@ func TestOperations(t *testing.T) {
 		"DELETE /sla/policies/{id}",
 		"GET /aliases",
 		"GET /aliases/{address}",
+		"GET /archive/messages/{id}",
+		"GET /archive/search",
 		"GET /audit",
 		"GET /autoreplies/rules",
 		"GET /autoreplies/templates",

@@ -21,7 +21,7 @@ func adminCommands() []*cobra.Command {
 	return []*cobra.Command{
 		newMeCmd(), newDomainsCmd(), newMailboxesCmd(), newAliasesCmd(), newGroupsCmd(),
 		newAuditCmd(), newDirectoryCmd(), newRulesCmd(), newExplainCmd(), newDestinationsCmd(), newModerationCmd(),
-		newAutoreplyCmd(), newSLACmd(),
+		newAutoreplyCmd(), newSLACmd(), newArchiveCmd(),
 	}
 }
 

@@ -197,6 +197,7 @@ func newAdminAPI(clients awsclient.Clients, resources []devstack.Resource, base,
 		AuditTable:     resourceName(resources, "AuditTable"),
 		StateTable:     resourceName(resources, "StateTable"),
 		MailBucket:     resourceName(resources, "MailBucket"),
+		ArchiveTable:   resourceName(resources, "ArchiveTable"),
 		// The inbound function's sends name the same set (local.go).
 		ConfigurationSet: "mailroom-outbound",
 		LinkBaseURL:      base,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/mailroom/mailroom/shared/archive"
 	"github.com/mailroom/mailroom/shared/autoreply"
 	"github.com/mailroom/mailroom/shared/awsclient"
 	"github.com/mailroom/mailroom/shared/delivery"
@@ -40,6 +41,8 @@ type Config struct {
 	StateTable string `env:"STATE_TABLE,required"`
 	// MailBucket holds the archive, from which approved held mail is released.
 	MailBucket string `env:"MAIL_BUCKET,required"`
+	// ArchiveTable holds the archive's records and listings, which /archive searches (read only).
+	ArchiveTable string `env:"ARCHIVE_TABLE"`
 	// ConfigurationSet is named on every send so SES reports each destination's outcome.
 	ConfigurationSet string `env:"CONFIGURATION_SET"`
 	// LinkBaseURL is this API's own URL, for the link in the notice that replaces a released
@@ -72,6 +75,9 @@ type Handler struct {
 	replies *autoreply.Planner
 	// sla answers /conversations and /reports/sla; nil as destinations is.
 	sla *sla.Service
+	// search and records answer /archive; nil as destinations is.
+	search  *archive.Search
+	records archive.Index
 }
 
 // replays reads remembered answers to idempotent requests.
@@ -84,6 +90,10 @@ func New(cfg Config, clients awsclient.Clients, log *slog.Logger) (*Handler, err
 	store := dynamo.NewDirectory(clients.DynamoDB, cfg.DirectoryTable, cfg.AuditTable)
 	svc := &directory.Service{Store: store, Audit: store, Now: time.Now}
 	h := NewHandler(cfg, svc, store, log)
+	if cfg.ArchiveTable != "" {
+		idx := dynamo.NewArchiveIndex(clients.DynamoDB, cfg.ArchiveTable)
+		h.WithArchive(&archive.Search{Index: idx, Now: time.Now}, idx)
+	}
 	// The Lambda's configuration requires STATE_TABLE; only a local caller that predates the
 	// destinations routes leaves it out, and gets 503 from them.
 	if cfg.StateTable != "" {

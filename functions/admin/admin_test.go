@@ -65,6 +65,7 @@ func newEnv(t *testing.T) *env {
 		AuditTable:     devstacktest.Table(t, "AuditTable"),
 		StateTable:     devstacktest.Table(t, "StateTable"),
 		MailBucket:     devstacktest.Bucket(t, "MailBucket"),
+		ArchiveTable:   devstacktest.Table(t, "ArchiveTable"),
 		RolesClaim:     apigw.RolesClaim,
 	}
 	logs := &bytes.Buffer{}
@@ -232,6 +233,7 @@ func (e *env) seed() {
 	// A forwarding destination that bounced hard, and so is suspended.
 	e.hold("h-approve")
 	e.hold("h-reject")
+	e.archived(archivedRecord("m-seed", time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)))
 	e.record(destinations.Outcome{Destination: "gone@partner.example", Type: destinations.TypeBounce,
 		At: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), SESMessageID: "ses-seed-1", FeedbackID: "fb-seed-1",
 		BounceType: destinations.BouncePermanent, BounceSubType: "General", Status: "5.1.1"})
@@ -309,6 +311,8 @@ var matrix = []endpoint{
 	{"GET /destinations/{address}", "GET", "/destinations/gone@partner.example", nil, []string{"admin", "auditor"}, 200},
 	{"GET /destinations/{address}/outcomes", "GET", "/destinations/gone@partner.example/outcomes", nil, []string{"admin", "auditor"}, 200},
 	{"DELETE /destinations/{address}/suspension", "DELETE", "/destinations/gone@partner.example/suspension", nil, []string{"admin"}, 204},
+	{"GET /archive/search", "GET", "/archive/search?mailbox=sales@example.com&from=2026-11-01", nil, []string{"admin", "auditor"}, 200},
+	{"GET /archive/messages/{id}", "GET", "/archive/messages/m-seed", nil, []string{"admin", "auditor"}, 200},
 	{"GET /moderation", "GET", "/moderation?group=sales", nil, []string{"admin", "auditor", "group-manager"}, 200},
 	{"GET /moderation/{id}", "GET", "/moderation/h-approve", nil, []string{"admin", "auditor", "group-manager"}, 200},
 	{"GET /moderation/{id}/decide", "GET", "/moderation/h-reject/decide?action=reject&token=1.forged", nil, []string{"public"}, 403},
@@ -402,6 +406,8 @@ func allowedSomewhere(role string) []string {
 			"acknowledgement.create", "acknowledgement.update", "acknowledgement.delete"}
 	case "employee":
 		return []string{"mailbox.update", "out-of-office.create", "out-of-office.update", "out-of-office.delete"}
+	case "auditor":
+		return []string{"archive.search", "message.read"}
 	}
 	return nil
 }

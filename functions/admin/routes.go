@@ -104,6 +104,10 @@ func (h *Handler) register() {
 	h.handle("POST /conversations/{id}/resume", h.resumeConversation)
 	h.handle("GET /reports/sla", h.slaReport)
 
+	// The archive (archive.go): search and a message's record, admins and auditors, audited.
+	h.handle("GET /archive/search", h.searchArchive)
+	h.handle("GET /archive/messages/{id}", h.archivedMessage)
+
 	// Moderation of held mail (moderation.go). The decide pages are public: the signed link
 	// in the moderation request is their authorization.
 	h.handle("GET /moderation", h.listHeld)

@@ -188,6 +188,7 @@ func (h *Handler) handle(ctx context.Context, rec events.SimpleEmailRecord) erro
 			return nil
 		}
 		r.Labels, r.Priority, r.SLA = dec.Labels, dec.Priority, dec.SLA
+		r.Groups = deliveredGroups(dec)
 		if dec.Quarantined {
 			r.Flags = append(r.Flags, "quarantined")
 		}
@@ -214,6 +215,19 @@ func (h *Handler) handle(ctx context.Context, rec events.SimpleEmailRecord) erro
 		"oversize", rep.Oversize, "unsettled", rep.Unsettled)
 	convs, tErr := h.track(ctx, in, res, facts, dec, rep)
 	return errors.Join(err, h.hold(ctx, in, res, dec), tErr, h.reply(ctx, dm, res, facts, dec, convs))
+}
+
+// deliveredGroups are the groups the message went to: recipients that are a group (by its address
+// or an alias of it) and were delivered, not held, refused or looped. The archive lists the
+// message under each.
+func deliveredGroups(dec routing.Decision) []string {
+	var out []string
+	for _, rc := range dec.Recipients {
+		if rc.Kind == directory.KindGroup && rc.Outcome == routing.Deliver && rc.Target != "" && !slices.Contains(out, rc.Target) {
+			out = append(out, rc.Target)
+		}
+	}
+	return out
 }
 
 // track opens or continues the SLA conversations of the queues the message was delivered to,

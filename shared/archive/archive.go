@@ -81,6 +81,10 @@ type Record struct {
 	Attachments []mail.Attachment `json:"attachments,omitempty"`
 	Verdicts    Verdicts          `json:"verdicts"`
 	Labels      []string          `json:"labels,omitempty"`
+	// Groups are the ids of the groups the message was delivered through (routing's recipients
+	// of kind group with the outcome deliver): each lists the message, as a recipient's mailbox
+	// and a label do (Listings).
+	Groups []string `json:"groups,omitempty"`
 	// Priority and SLA are set by routing rules.
 	Priority string `json:"priority,omitempty"`
 	SLA      string `json:"sla,omitempty"`
@@ -137,6 +141,9 @@ type Service struct {
 // the same alphabet. Anything else could escape the key layout.
 var idPattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$`)
 
+// ValidID reports whether id can be an archived message's id.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
 // Archive stores one received message. It is idempotent: a second call for the same message writes
 // nothing and reports Duplicate. It reads the raw message once, as a stream.
 func (s *Service) Archive(ctx context.Context, in Received) (Result, error) {
@@ -185,6 +192,8 @@ func (s *Service) Classify(ctx context.Context, in Received, classify Classifier
 			return Result{}, err
 		}
 	}
+	// The classifier adds groups and labels, so only now is it known whether every listing fits.
+	rec.FlagCutListings()
 
 	// The record is written first and conditionally: it is what makes archiving happen once. A
 	// repeated delivery fails the condition and writes nothing, and the common path costs three

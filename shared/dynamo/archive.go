@@ -2,7 +2,7 @@ package dynamo
 
 import (
 	"context"
-	"strings"
+	"maps"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -73,17 +73,20 @@ func (x *ArchiveIndex) Get(ctx context.Context, id string) (archive.Record, erro
 	return rec, nil
 }
 
-// Put writes the message item and one listing item per envelope recipient in one transaction, so
-// a message is findable everywhere or nowhere. The message item is conditional: a second Put of
-// the same id fails with fault.Conflict and writes nothing.
+// Put writes the message item and its listing items (archive.Record.Listings: one per envelope
+// recipient, group delivered through and label) in one transaction, so a message is findable
+// everywhere or nowhere. The message item is conditional: a second Put of the same id fails with
+// fault.Conflict and writes nothing.
 func (x *ArchiveIndex) Put(ctx context.Context, r archive.Record) error {
 	const op = "dynamo.ArchiveIndex.Put"
+	// A record written without archive.Service (an import) is flagged here instead.
+	r.FlagCutListings()
 	item, err := marshalItem(r)
 	if err != nil {
 		return fault.Wrap(fault.Internal, op, err)
 	}
 	received := r.ReceivedAt.UTC()
-	sk := received.Format(sortTime) + "#" + r.ID
+	sk := listingSK(r)
 	summary := map[string]types.AttributeValue{
 		"id":             item["id"],
 		"receivedAt":     item["receivedAt"],
@@ -97,13 +100,13 @@ func (x *ArchiveIndex) Put(ctx context.Context, r archive.Record) error {
 	}
 	if from := r.FromAddress(); from != "" {
 		summary["fromAddr"] = str(from)
-		item["GSI2PK"], item["GSI2SK"] = str("FROM#"+from), str(sk)
+		item["GSI2PK"], item["GSI2SK"] = str(pfxFrom+from), str(sk)
 	}
 	for k, v := range summary {
 		item[k] = v
 	}
 	item["PK"], item["SK"] = str("MSG#"+r.ID), str("MSG")
-	item["GSI3PK"], item["GSI3SK"] = str("DAY#"+received.Format(time.DateOnly)), str(sk)
+	item["GSI3PK"], item["GSI3SK"] = str(pfxArchiveDay+received.Format(time.DateOnly)), str(sk)
 	if r.MessageID != "" {
 		item["GSI1PK"], item["GSI1SK"] = str("MID#"+r.MessageID), str(sk)
 	}
@@ -113,21 +116,54 @@ func (x *ArchiveIndex) Put(ctx context.Context, r archive.Record) error {
 		Item:                item,
 		ConditionExpression: aws.String("attribute_not_exists(PK)"),
 	}}}
-	seen := map[string]bool{}
-	for _, rcpt := range r.Recipients {
-		box := strings.ToLower(rcpt)
-		if seen[box] || len(writes) == maxTransactItems {
-			continue
-		}
-		seen[box] = true
-		listing := map[string]types.AttributeValue{"PK": str("BOX#" + box), "SK": str(sk)}
-		for k, v := range summary {
-			listing[k] = v
-		}
+	// archive.MaxListings keeps the transaction within DynamoDB's 100 items.
+	for _, key := range x.ListingKeys(r) {
+		listing := maps.Clone(summary)
+		maps.Copy(listing, key)
 		writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: &x.table, Item: listing}})
 	}
 	// No ClientRequestToken: should an SDK retry repeat a write that had succeeded, the condition
 	// fails, the caller sees Conflict and reads back the record, which is the one it wrote.
 	_, err = x.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
 	return translate(op, err)
+}
+
+// Key prefixes of the archive table's listings and indexes.
+const (
+	pfxMailboxListing = "BOX#"
+	pfxGroupListing   = "GRP#"
+	pfxLabelListing   = "LBL#"
+	pfxFrom           = "FROM#"
+	pfxArchiveDay     = "DAY#"
+)
+
+// listingPK is the partition key of a listing: BOX#<address>, GRP#<group id>, LBL#<label>.
+func listingPK(l archive.Listing) string {
+	switch l.Kind {
+	case archive.ListGroup:
+		return pfxGroupListing + l.Key
+	case archive.ListLabel:
+		return pfxLabelListing + l.Key
+	default:
+		return pfxMailboxListing + l.Key
+	}
+}
+
+// listingSK is the sort key of a record's listing items and index entries: <receivedAt>#<id>,
+// so a listing reads in time order and a time range is a key range.
+func listingSK(r archive.Record) string {
+	return r.ReceivedAt.UTC().Format(sortTime) + "#" + r.ID
+}
+
+// ListingKeys returns the key (PK and SK) of every listing item Put writes for r: one per
+// archive.Record.Listings entry, in that order. Whatever deletes a record (retention) deletes
+// these with it; the record's own item is PK=MSG#<id>, SK=MSG.
+func (x *ArchiveIndex) ListingKeys(r archive.Record) []map[string]types.AttributeValue {
+	sk := listingSK(r)
+	ls := r.Listings()
+	keys := make([]map[string]types.AttributeValue, len(ls))
+	for i, l := range ls {
+		keys[i] = map[string]types.AttributeValue{"PK": str(listingPK(l)), "SK": str(sk)}
+	}
+	return keys
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mailroom/mailroom/functions/admin"
 	moderationsweep "github.com/mailroom/mailroom/functions/moderation"
+	retentionfn "github.com/mailroom/mailroom/functions/retention"
 	"github.com/mailroom/mailroom/functions/sesevents"
 	"github.com/mailroom/mailroom/functions/slasweep"
 	"github.com/mailroom/mailroom/infra/devstack"
@@ -115,6 +116,16 @@ for the admin API with "mailroom login --role admin".`,
 				DirectoryTable: resourceName(resources, "DirectoryTable"), StateTable: resourceName(resources, "StateTable"),
 				ConfigurationSet: "mailroom-outbound", LinkBaseURL: "http://" + apiListener.Addr().String(), Batch: 500,
 			}, clients, log.With("function", "sla-sweep"))
+			// The retention job, hourly as deployed: one pass a day, resumed where it stopped.
+			retentionJob := retentionfn.New(retentionfn.Config{
+				MailBucket: bucket, ArchiveTable: table, DirectoryTable: resourceName(resources, "DirectoryTable"),
+				StateTable: resourceName(resources, "StateTable"), ArchivePrefix: "archive/", ReportPrefix: "reports/retention/",
+				InboundPrefix: "inbound/", InboundRawDays: 30, Batch: 500, Every: 24 * time.Hour, FullEvery: 7 * 24 * time.Hour,
+			}, clients, log.With("function", "retention"))
+			go every(ctx, time.Hour, func(ctx context.Context) error {
+				_, err := retentionJob.Handle(ctx, retentionfn.Event{})
+				return err
+			})
 			go every(ctx, time.Hour, sweep.Handle)
 			go every(ctx, 15*time.Minute, slaSweep.Handle)
 			stack.SES().SetOnEvent(func(e seslocal.Event) {

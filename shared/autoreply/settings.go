@@ -133,7 +133,7 @@ func OutOfOfficeSetting(dir Directory) directory.SettingKind {
 			}
 			return json.Marshal(o)
 		},
-		Present: present[OutOfOffice],
+		Present: directory.PresentAs(Of[OutOfOffice]),
 		Access: func(ctx context.Context, p directory.Principal, op, id string, write bool) error {
 			if p.Has(directory.RoleEmployee) && p.Email != "" && p.Email == id {
 				return p.Allow(op, write, directory.RoleEmployee)
@@ -182,7 +182,7 @@ func AcknowledgementSetting(dir Directory) directory.SettingKind {
 			}
 			return json.Marshal(a)
 		},
-		Present: present[Acknowledgement],
+		Present: directory.PresentAs(Of[Acknowledgement]),
 		Access: func(ctx context.Context, p directory.Principal, op, id string, write bool) error {
 			if p.Has(directory.RoleAdmin) || p.Has(directory.RoleAuditor) || p.Email == "" {
 				return adminAccess(p, op, write)
@@ -237,7 +237,7 @@ func ClosedNoticeSetting(dir Directory) directory.SettingKind {
 			}
 			return json.Marshal(n)
 		},
-		Present: present[ClosedNotice],
+		Present: directory.PresentAs(Of[ClosedNotice]),
 	}
 }
 
@@ -322,15 +322,6 @@ func prefixField(err error, prefix string) error {
 	out := *f
 	out.Field = prefix + f.Field
 	return &out
-}
-
-func present[T any](s directory.Setting) any {
-	var v T
-	if err := json.Unmarshal(s.Body, &v); err != nil {
-		return json.RawMessage(s.Body)
-	}
-	setMeta(&v, s.Meta)
-	return v
 }
 
 func setMeta(v any, m directory.Meta) {

@@ -35,6 +35,18 @@ func (k SettingKind) access(ctx context.Context, p Principal, op, id string, wri
 	return p.allow(op, false, RoleAdmin, RoleAuditor)
 }
 
+// PresentAs is a SettingKind's Present for a capability that reads its settings with read: the
+// setting as its typed value, or its raw body when that no longer reads.
+func PresentAs[T any](read func(Setting) (T, error)) func(Setting) any {
+	return func(s Setting) any {
+		v, err := read(s)
+		if err != nil {
+			return json.RawMessage(s.Body)
+		}
+		return v
+	}
+}
+
 func (k SettingKind) present(s Setting) any {
 	if k.Present != nil {
 		return k.Present(s)

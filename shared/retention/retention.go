@@ -144,13 +144,7 @@ func PolicySetting() directory.SettingKind {
 			}
 			return json.Marshal(p)
 		},
-		Present: func(s directory.Setting) any {
-			p, err := PolicyOf(s)
-			if err != nil {
-				return json.RawMessage(s.Body)
-			}
-			return p
-		},
+		Present: directory.PresentAs(PolicyOf),
 	}
 }
 
@@ -206,13 +200,7 @@ func HoldSetting() directory.SettingKind {
 			h.ReleasedAt = h.ReleasedAt.UTC()
 			return json.Marshal(h)
 		},
-		Present: func(s directory.Setting) any {
-			h, err := HoldOf(s)
-			if err != nil {
-				return json.RawMessage(s.Body)
-			}
-			return h
-		},
+		Present: directory.PresentAs(HoldOf),
 		Access: func(_ context.Context, p directory.Principal, op, _ string, write bool) error {
 			if op == "directory.DeleteSetting" {
 				return fault.New(fault.Forbidden, op, "a legal hold is released (set releasedAt), never deleted")

@@ -44,13 +44,7 @@ func RuleSetting(dir Directory) directory.SettingKind {
 			}
 			return json.Marshal(r)
 		},
-		Present: func(s directory.Setting) any {
-			r, err := RuleOf(s)
-			if err != nil {
-				return json.RawMessage(s.Body)
-			}
-			return r
-		},
+		Present: directory.PresentAs(RuleOf),
 	}
 }
 

@@ -171,13 +171,7 @@ func PolicySetting(dir Directory) directory.SettingKind {
 			slices.Sort(p.Mailboxes)
 			return json.Marshal(p)
 		},
-		Present: func(s directory.Setting) any {
-			p, err := PolicyOf(s)
-			if err != nil {
-				return json.RawMessage(s.Body)
-			}
-			return p
-		},
+		Present: directory.PresentAs(PolicyOf),
 	}
 }
 
@@ -202,13 +196,7 @@ func CalendarSettingKind() directory.SettingKind {
 			c.Calendar = compiled.Calendar()
 			return json.Marshal(c)
 		},
-		Present: func(s directory.Setting) any {
-			c, err := CalendarOf(s)
-			if err != nil {
-				return json.RawMessage(s.Body)
-			}
-			return c
-		},
+		Present: directory.PresentAs(CalendarOf),
 	}
 }
 

@@ -153,20 +153,9 @@ func (s *Importer) Start(ctx context.Context, req ImportRequest) (Job, error) {
 	now := s.now()
 	job := Job{ID: id, Kind: KindImport, State: StateRunning, CreatedAt: now, UpdatedAt: now,
 		Import: &ImportState{Key: req.Key, Mailbox: addr, SavedAt: now, Report: Report{Failed: []Failure{}}}}
-	switch err := s.Jobs.Create(ctx, job); {
-	case fault.Is(err, fault.Conflict):
-		old, gerr := s.Jobs.Get(ctx, KindImport, id)
-		if gerr != nil {
-			return Job{}, gerr
-		}
-		if old.Import == nil || old.Import.Key != req.Key || old.Import.Mailbox != addr {
-			return Job{}, fault.New(fault.Conflict, op, "an import %q exists with another request", id)
-		}
-		return old, nil
-	case err != nil:
-		return Job{}, err
-	}
-	return job, nil
+	return create(ctx, s.Jobs, op, job, func(old Job) bool {
+		return old.Import != nil && old.Import.Key == req.Key && old.Import.Mailbox == addr
+	})
 }
 
 // Get returns an import's job; its report says what was imported so far.

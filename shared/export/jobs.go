@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/mailroom/mailroom/shared/fault"
@@ -84,4 +85,31 @@ func randomID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// create saves a new job; when a job with its id exists, the same request (same says so) gets
+// that job back, so a retried start changes nothing, and another request is a Conflict.
+func create(ctx context.Context, jobs Jobs, op string, job Job, same func(old Job) bool) (Job, error) {
+	err := jobs.Create(ctx, job)
+	if !fault.Is(err, fault.Conflict) {
+		if err != nil {
+			return Job{}, err
+		}
+		return job, nil
+	}
+	old, err := jobs.Get(ctx, job.Kind, job.ID)
+	if err != nil {
+		return Job{}, err
+	}
+	if !same(old) {
+		return Job{}, fault.New(fault.Conflict, op, "%s %q exists with another request", aOrAn(job.Kind), job.ID)
+	}
+	return old, nil
+}
+
+func aOrAn(kind string) string {
+	if kind != "" && strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }

@@ -186,20 +186,9 @@ func (s *Service) Start(ctx context.Context, req Request) (Job, error) {
 			Filename: fmt.Sprintf("%s-%s.%s", what, now.Format("2006-01-02"), format),
 		},
 	}
-	switch err := s.Jobs.Create(ctx, job); {
-	case fault.Is(err, fault.Conflict):
-		old, gerr := s.Jobs.Get(ctx, KindExport, id)
-		if gerr != nil {
-			return Job{}, gerr
-		}
-		if old.Export == nil || old.Export.Format != format || !old.Export.Selection.same(sel) {
-			return Job{}, fault.New(fault.Conflict, op, "an export %q exists with another request", id)
-		}
-		return old, nil
-	case err != nil:
-		return Job{}, err
-	}
-	return job, nil
+	return create(ctx, s.Jobs, op, job, func(old Job) bool {
+		return old.Export != nil && old.Export.Format == format && old.Export.Selection.same(sel)
+	})
 }
 
 // Get returns an export's job.
